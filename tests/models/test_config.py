@@ -1,0 +1,124 @@
+import copy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from api.cli import DEMO_CONFIG
+from models.config import ConfigError, load_config, parse_config
+
+ENV = {"XUELIANG_DEMO_RTSP": "rtsp://admin:s3cret@127.0.0.1:8554"}
+CAM = "34020000001320000001"
+
+
+@pytest.fixture
+def raw():
+    return yaml.safe_load(DEMO_CONFIG.read_text(encoding="utf-8"))
+
+
+def with_change(raw, path, value):
+    raw = copy.deepcopy(raw)
+    node = raw
+    keys = path.split(".")
+    for key in keys[:-1]:
+        node = node[int(key)] if isinstance(node, list) else node[key]
+    if value is DELETE:
+        del node[keys[-1]]
+    else:
+        node[keys[-1]] = value
+    return raw
+
+
+DELETE = object()
+
+
+def test_demo_config_is_valid(raw):
+    config = parse_config(raw, environ=ENV)
+    assert config.camera_grid_cell(CAM) == "330106001001001"  # found by point-in-polygon
+    assert config.camera_grid_cell("34020000001320000002") == "330106001001002"  # given
+    assert config.cameras[CAM].url.get_secret_value() == "rtsp://admin:s3cret@127.0.0.1:8554/pedestrians"
+    assert "s3cret" not in repr(config) and "s3cret" not in str(config.cameras[CAM])
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "expected"),
+    [
+        (f"cameras.{CAM}.analysis_fpz", 2, f"cameras.{CAM}.analysis_fpz: Extra inputs are not permitted"),
+        (f"cameras.{CAM}.rules.crowd.min_peple", 3, f"cameras.{CAM}.rules.crowd.min_peple: Extra inputs"),
+        (f"cameras.{CAM}.rules.crowd.min_people", 0, f"cameras.{CAM}.rules.crowd.min_people: Input should be greater"),
+        (f"cameras.{CAM}.analysis_fps", "fast", f"cameras.{CAM}.analysis_fps: Input should be a valid number"),
+        (f"cameras.{CAM}.grid_cell", "330106009009009", "unknown grid cell '330106009009009'"),
+        (f"cameras.{CAM}.lat", 31.5, f"cameras.{CAM}.grid_cell: no grid cell polygon contains"),
+        (f"cameras.{CAM}.rules.crowd.zone", "plaza", "unknown zone 'plaza'"),
+        (f"cameras.{CAM}.rules.crowd.category", "nope", f"cameras.{CAM}.rules.crowd.category: unknown category"),
+        (f"cameras.{CAM}.rules.crowd.model", "fire_smoke", "model 'fire_smoke' gives no ['person'] labels"),
+        (f"cameras.{CAM}.url", DELETE, f"cameras.{CAM}.url: Field required"),
+        ("cameras.34020000001180000001", {"name": "x", "url": "rtsp://h/x", "grid_cell": "330106001001001"},
+         "has type '118'; a camera is 131 or 132"),
+        ("cameras.1234", {"name": "x", "url": "rtsp://h/x", "grid_cell": "330106001001001"}, "20-digit GB/T 28181"),
+        ("cameras.bad id!", {"name": "x", "url": "rtsp://h/x", "grid_cell": "330106001001001"}, "camera id 'bad id!'"),
+        ("grid.root.children.0.code", "330107001", "must start with its parent's code '330106'"),
+        ("grid.root.children.0.code", "3301060010", "must have 9 digits"),
+        ("grid.root.children.1.code", "330106001", "duplicate grid code"),
+        ("event_categories.fire_hazard.severity_bands", [{"severity": "A", "min_magnitude": 5}], "band with min_magnitude 0"),
+        ("event_categories.fire_hazard.severity_bands.0.severity", "D", "severity: Input should be 'A', 'B' or 'C'"),
+        ("models.people.sha256", "abc", "models.people.sha256: String should match pattern"),
+        ("models.people.path", "/tmp/x.pt", "give either `path`, or both `package` and `resource`"),
+        ("models.people.type", "tensorrt", "models.people"),
+        (f"cameras.{CAM}.rules.fire_smoke", {"min_hits": 9, "window_frames": 5}, "min_hits (9) cannot exceed window_frames (5)"),
+        ("store.data_dirr", "x", "store.data_dirr: Extra inputs are not permitted"),
+    ],
+)  # fmt: skip
+def test_config_errors_name_the_field(raw, path, value, expected):
+    with pytest.raises(ConfigError) as error:
+        parse_config(with_change(raw, path, value), environ=ENV)
+    assert expected in str(error.value)
+
+
+def test_missing_environment_variable_names_the_field(raw):
+    with pytest.raises(ConfigError) as error:
+        parse_config(raw, environ={})
+    assert f"cameras.{CAM}.url: environment variable XUELIANG_DEMO_RTSP is not set" in str(error.value)
+
+
+def test_several_problems_are_all_reported(raw):
+    bad = with_change(with_change(raw, f"cameras.{CAM}.analysis_fps", -1), "server.port", 70000)
+    with pytest.raises(ConfigError) as error:
+        parse_config(bad, environ=ENV)
+    assert f"cameras.{CAM}.analysis_fps" in str(error.value) and "server.port" in str(error.value)
+
+
+@pytest.mark.parametrize(("text", "expected"), [("", "must be a mapping"), ("a: [1,", "not valid YAML"), ("- 1", "must be a mapping")])
+def test_unreadable_files(tmp_path, text, expected):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=expected):
+        load_config(path, environ=ENV)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read the file"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_severity_bands(raw):
+    config = parse_config(raw, environ=ENV)
+    crowd = config.event_categories["crowd_gathering"]
+    assert [crowd.severity_for(m) for m in (0, 19.9, 20, 49, 50, 500)] == ["C", "C", "B", "B", "A", "A"]
+
+
+def test_check_config_cli_exit_codes(tmp_path, raw):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(with_change(raw, f"cameras.{CAM}.rules.crowd.min_peple", 3), allow_unicode=True))
+    cli = [sys.executable, "-m", "api.cli", "check-config"]
+    result = subprocess.run([*cli, str(bad)], capture_output=True, text=True, env={"XUELIANG_DEMO_RTSP": "rtsp://x"})
+    assert result.returncode == 2
+    assert f"cameras.{CAM}.rules.crowd.min_peple: Extra inputs are not permitted" in result.stderr
+    good = tmp_path / "good.yaml"
+    good.write_text(DEMO_CONFIG.read_text(encoding="utf-8"))
+    result = subprocess.run([*cli, str(good)], capture_output=True, text=True,
+                            env={"XUELIANG_DEMO_RTSP": "rtsp://u:pw@h"}, cwd=Path(__file__).parents[2])  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "OK" in result.stdout and "330106001001001" in result.stdout and "pw" not in result.stdout
