@@ -1,0 +1,1 @@
+"""Analytics: detectors, tracking, zones, rules, events and the event → incident builder."""

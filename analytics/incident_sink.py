@@ -1,0 +1,140 @@
+"""Where a camera pipeline's events go: one incident per ongoing situation, snapshot on disk, stored, pushed.
+
+Incidents left open by a previous run are adopted: if the same rule on the same camera opens again, the
+incident continues; if the rule stays idle for its grace period, it is closed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from analytics.events import Event, EventPhase
+from analytics.evidence import render_snapshot, save_snapshot
+from analytics.incident_builder import IncidentBuilder
+from analytics.rules.base import RuleState
+from ingest.health import CameraHealth, CameraState
+from models.incident import CameraStatusRecord, Incident
+from models.push import PushJournal
+from models.views import camera_status_view, incident_view
+
+log = logging.getLogger(__name__)
+
+MESSAGE_TYPE = {
+    EventPhase.OPENED: "incident.opened",
+    EventPhase.UPDATED: "incident.updated",
+    EventPhase.CLOSED: "incident.closed",
+}
+
+
+@dataclass
+class _Adopted:
+    incident: Incident
+    idle_since: float | None = None
+
+
+class IncidentSink:
+    def __init__(self, builder: IncidentBuilder, journal: PushJournal, snapshot_dir: Path) -> None:
+        self.builder = builder
+        self.journal = journal
+        self.snapshot_dir = snapshot_dir
+        self._open: dict[tuple[str, str], Incident] = {}
+        self._adopted: dict[tuple[str, str], _Adopted] = {}
+        self._lock = threading.Lock()
+        self._published: dict[str, tuple[CameraState, str | None]] = {}  # last pushed (state, error) per camera
+
+    def adopt_open_incidents(self) -> int:
+        """Take over the incidents a previous run left open (only for cameras still configured)."""
+        count = 0
+        for incident in self.journal.store.open_incidents():
+            if incident.camera_id in self.builder.config.cameras and incident.is_test == self.builder.is_test:
+                self._adopted[(incident.camera_id, incident.rule)] = _Adopted(incident)
+                count += 1
+        return count
+
+    def open_incident(self, camera_id: str, rule: str) -> Incident | None:
+        with self._lock:
+            key = (camera_id, rule)
+            adopted = self._adopted.get(key)
+            return self._open.get(key) or (adopted.incident if adopted else None)
+
+    def handle(self, event: Event) -> Incident | None:
+        key = (event.camera_id, event.rule)
+        with self._lock:
+            current = self._open.get(key)
+            if current is None and key in self._adopted:
+                current = self._adopted.pop(key).incident
+            if event.phase is EventPhase.OPENED and current is None:
+                incident = self.builder.open(event)
+                phase = EventPhase.OPENED
+            elif current is None:
+                log.warning("%s event for %s/%s with no open incident; ignored", event.phase, *key)
+                return None
+            else:
+                incident = self.builder.apply(current, event)
+                phase = EventPhase.CLOSED if event.phase is EventPhase.CLOSED else EventPhase.UPDATED
+            if event.evidence is not None and phase is not EventPhase.CLOSED:
+                incident = self._with_snapshot(incident, event)
+            self.journal.incident(incident, MESSAGE_TYPE[phase], incident_view)
+            if phase is EventPhase.CLOSED:
+                self._open.pop(key, None)
+            else:
+                self._open[key] = incident
+            return incident
+
+    def settle_adopted(self, camera_id: str, rule: str, state: RuleState, now: float, grace_s: float) -> None:
+        """Close an adopted incident once its rule has stayed idle for `grace_s`."""
+        key = (camera_id, rule)
+        with self._lock:
+            adopted = self._adopted.get(key)
+            if adopted is None:
+                return
+            if state is not RuleState.IDLE:
+                adopted.idle_since = None
+                return
+            if adopted.idle_since is None:
+                adopted.idle_since = now
+            if now - adopted.idle_since < grace_s:
+                return
+            del self._adopted[key]
+            closed = adopted.incident.model_copy(update={"closed_at": _utc(now), "updated_at": _utc(now)})
+            self.journal.incident(closed, MESSAGE_TYPE[EventPhase.CLOSED], incident_view)
+
+    def camera_health(self, health: CameraHealth, analysed_fps: float | None = None) -> None:
+        """Record and push a camera's health change. Reconnect attempts of a camera that stays down
+        (offline → connecting → offline with the same reason) are not news: only the first is pushed."""
+        published = self._published.get(health.camera_id)
+        still_down = published is not None and published[0] is CameraState.OFFLINE
+        if still_down and (health.state is CameraState.CONNECTING or (health.state, health.last_error) == published):
+            return
+        self._published[health.camera_id] = (health.state, health.last_error)
+        camera = self.builder.config.cameras[health.camera_id]
+        grid_code = self.builder.config.camera_grid_cell(health.camera_id)
+        record = CameraStatusRecord(
+            camera_id=health.camera_id,
+            state=health.state.value,
+            since=_utc(health.since),
+            last_error=health.last_error,
+            updated_at=_utc(health.since),
+            frames_decoded=health.frames_decoded,
+            frames_dropped=health.frames_dropped,
+            analysed_fps=analysed_fps,
+        )
+        self.journal.camera_status(record, grid_code, camera_status_view(record, name=camera.name, grid_code=grid_code))
+
+    def _with_snapshot(self, incident: Incident, event: Event) -> Incident:
+        assert event.evidence is not None
+        path = self.snapshot_dir / incident.opened_at.strftime("%Y%m%d") / f"{incident.id}.jpg"
+        try:
+            save_snapshot(path, render_snapshot(event.evidence))
+        except OSError:
+            log.exception("could not write the snapshot of incident %s; the incident is kept without it", incident.id)
+            return incident
+        return incident.model_copy(update={"snapshot_path": str(path)})
+
+
+def _utc(timestamp: float) -> datetime:
+    return datetime.fromtimestamp(timestamp, UTC)

@@ -1,0 +1,184 @@
+"""One camera's analysis: frames → detections per model → people tracking → rules → events → incident sink.
+
+A camera pipeline is a self-contained unit: config in, incidents out through the sink (store + publisher).
+It never reaches into the web app.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from typing import Protocol
+
+import supervision as sv
+from trackers import ByteTrackTracker
+
+from analytics.detector import Detector, with_label
+from analytics.events import Event, Observation
+from analytics.incident_sink import IncidentSink
+from analytics.motion import MotionGate
+from analytics.rules import Rule, build_rules
+from analytics.rules.crowd_rule import CrowdRule
+from analytics.rules.fire_smoke_rule import FireSmokeRule
+from ingest.frames import VideoFrame
+from ingest.health import CameraHealth
+from models.config import CameraConfig
+
+log = logging.getLogger(__name__)
+
+
+class FrameFeed(Protocol):
+    """What the pipeline needs of a stream (ingest.camera_stream.CameraStream provides it)."""
+
+    def next_frame(self, timeout: float) -> VideoFrame | None: ...
+
+    @property
+    def health(self) -> CameraHealth: ...
+
+    @property
+    def finished(self) -> bool: ...
+
+
+class CameraPipeline:
+    """Pure analysis steps for one camera; no threads, no I/O besides the detectors."""
+
+    def __init__(
+        self, camera_id: str, camera: CameraConfig, detectors: Mapping[str, Detector], rules: list[Rule] | None = None
+    ) -> None:
+        self.camera_id = camera_id
+        self.camera = camera
+        self.rules = rules if rules is not None else build_rules(camera)
+        needed = {rule.model for rule in self.rules if rule.model is not None}
+        self.detectors = {name: detectors[name] for name in sorted(needed)}
+        # People get ByteTrack ids (roboflow `trackers`, the maintained successor of sv.ByteTrack). The tracker
+        # returns every detection (id -1 while unconfirmed), so counts are per frame; at 1-2 analysed fps
+        # walkers move too far between frames for most tracks to confirm, which is why rules do not rely on ids.
+        self.people_models = {r.model for r in self.rules if isinstance(r, CrowdRule) and r.model is not None}
+        self.trackers = {
+            name: ByteTrackTracker(
+                frame_rate=camera.analysis_fps,
+                lost_track_buffer=max(1, round(3 * camera.analysis_fps)),
+                track_activation_threshold=0.3,
+                minimum_consecutive_frames=1,
+            )
+            for name in self.people_models
+        }
+        self._frame_times: deque[float] = deque(maxlen=20)
+        # What the last step saw, for observers that record it (replays score the rules' per-frame counts).
+        self.last_observation: Observation | None = None
+        # Motion gating: while the picture matches the one the last detections came from, they are reused.
+        self.motion = MotionGate(camera.motion)
+        self._last_detections: dict[str, sv.Detections] | None = None
+
+    def detect(self, frame: VideoFrame) -> dict[str, sv.Detections]:
+        if not self.detectors:
+            return {}
+        if not self.motion.decide(frame.image, frame.timestamp).detect and self._last_detections is not None:
+            return self._last_detections
+        try:
+            self._last_detections = self._run_detectors(frame)
+        except Exception:
+            self.motion.reset()  # the gate took this frame as detected: make the next one detect
+            raise
+        return self._last_detections
+
+    def _run_detectors(self, frame: VideoFrame) -> dict[str, sv.Detections]:
+        detections: dict[str, sv.Detections] = {}
+        for name, detector in self.detectors.items():
+            found = detector.detect(frame.image)
+            if name in self.trackers:
+                found = self.trackers[name].update(with_label(found, "person"), timestamp=frame.timestamp)
+            detections[name] = found
+        return detections
+
+    def step(self, frame: VideoFrame | None, health: CameraHealth, now: float) -> list[Event]:
+        """One analysis step: a frame (or None when none came) through every rule."""
+        if frame is not None:
+            self._frame_times.append(frame.timestamp)
+        observation = Observation(
+            camera_id=self.camera_id,
+            timestamp=frame.timestamp if frame is not None else now,
+            frame=frame,
+            detections=self.detect(frame) if frame is not None else {},
+            health=health,
+        )
+        self.last_observation = observation
+        return [event for rule in self.rules if (event := rule.observe(observation)) is not None]
+
+    @property
+    def analysed_fps(self) -> float | None:
+        if len(self._frame_times) < 2:
+            return None
+        span = self._frame_times[-1] - self._frame_times[0]
+        return round((len(self._frame_times) - 1) / span, 2) if span > 0 else None
+
+
+def adoption_grace_s(rule: Rule, analysis_fps: float) -> float:
+    """How long a rule must stay idle before an incident adopted from a previous run is closed."""
+    if isinstance(rule, CrowdRule):
+        return rule.config.close_after_s
+    if isinstance(rule, FireSmokeRule):
+        return rule.config.clear_frames / analysis_fps
+    return 0.0
+
+
+class CameraRunner:
+    """Runs one camera's pipeline on its own thread, reading from its stream, writing to the sink."""
+
+    def __init__(
+        self,
+        pipeline: CameraPipeline,
+        feed: FrameFeed,
+        sink: IncidentSink,
+        *,
+        clock: Callable[[], float] = time.time,
+        poll_s: float = 0.5,
+    ) -> None:
+        self.pipeline = pipeline
+        self.feed = feed
+        self.sink = sink
+        self.clock = clock
+        self.poll_s = poll_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"analysis-{pipeline.camera_id}", daemon=True)
+        self.frames_analysed = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    @property
+    def done(self) -> bool:
+        return not self._thread.is_alive()
+
+    def _run(self) -> None:
+        camera_id = self.pipeline.camera_id
+        while not self._stop.is_set():
+            frame = self.feed.next_frame(timeout=self.poll_s)
+            if frame is None and self.feed.finished:
+                break
+            try:
+                self.run_step(frame)
+            except Exception:
+                # One bad frame or one failing rule must not kill the camera; it is logged and analysis goes on.
+                log.exception("camera %s: analysis step failed", camera_id)
+
+    def run_step(self, frame: VideoFrame | None) -> list[Event]:
+        now = self.clock()
+        events = self.pipeline.step(frame, self.feed.health, now)
+        if frame is not None:
+            self.frames_analysed += 1
+        for event in events:
+            self.sink.handle(event)
+        timestamp = frame.timestamp if frame is not None else now
+        for rule in self.pipeline.rules:
+            grace = adoption_grace_s(rule, self.pipeline.camera.analysis_fps)
+            self.sink.settle_adopted(self.pipeline.camera_id, rule.name, rule.state, timestamp, grace)
+        return events

@@ -1,0 +1,89 @@
+"""All cameras of a configuration: load the models once, start one stream and one pipeline per camera."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from analytics.detector import Detector, load_detectors
+from analytics.incident_builder import IncidentBuilder
+from analytics.incident_sink import IncidentSink
+from analytics.pipeline import CameraPipeline, CameraRunner
+from analytics.rules import build_rules
+from ingest.camera_stream import CameraStream
+from ingest.health import CameraHealth
+from models.config import ServiceConfig
+from models.push import PushJournal
+
+log = logging.getLogger(__name__)
+
+
+def models_needed(config: ServiceConfig) -> set[str]:
+    return {
+        model
+        for _, camera in config.enabled_cameras()
+        for _, rule in camera.rules
+        if rule is not None and rule.enabled and (model := getattr(rule, "model", None)) is not None
+    }
+
+
+class AnalyticsService:
+    def __init__(
+        self,
+        config: ServiceConfig,
+        journal: PushJournal,
+        *,
+        detectors: dict[str, Detector] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.journal = journal
+        self.clock = clock
+        # Loading fails here, at startup, with a message that says how to install a missing model.
+        self.detectors = detectors if detectors is not None else load_detectors(config.models, models_needed(config))
+        self.sink = IncidentSink(IncidentBuilder(config), journal, config.store.data_dir / "snapshots")
+        self.streams: dict[str, CameraStream] = {}
+        self.runners: dict[str, CameraRunner] = {}
+
+    def start(self) -> None:
+        adopted = self.sink.adopt_open_incidents()
+        if adopted:
+            log.info("adopted %d incidents left open by the previous run", adopted)
+        for camera_id, camera in self.config.enabled_cameras():
+            pipeline = CameraPipeline(camera_id, camera, self.detectors, build_rules(camera))
+            stream = CameraStream(
+                camera_id,
+                camera.url.get_secret_value(),
+                analysis_fps=camera.analysis_fps,
+                open_timeout_s=camera.stream.open_timeout_s,
+                read_timeout_s=camera.stream.read_timeout_s,
+                stall_timeout_s=camera.stream.stall_timeout_s,
+                backoff_initial_s=camera.stream.backoff_initial_s,
+                backoff_max_s=camera.stream.backoff_max_s,
+                rtsp_transport=camera.stream.rtsp_transport,
+                realtime=True,
+                loop=camera.loop,
+                on_health=self._on_health_of(pipeline),
+                clock=self.clock,
+            )
+            runner = CameraRunner(pipeline, stream, self.sink, clock=self.clock)
+            self.streams[camera_id], self.runners[camera_id] = stream, runner
+            runner.start()
+            stream.start()
+            log.info("camera %s (%s) started", camera_id, camera.name)
+
+    def _on_health_of(self, pipeline: CameraPipeline) -> Callable[[CameraHealth], None]:
+        def on_health(health: CameraHealth) -> None:
+            try:
+                self.sink.camera_health(health, pipeline.analysed_fps)
+            except Exception:
+                log.exception("camera %s: could not record health %s", health.camera_id, health.state)
+
+        return on_health
+
+    def stop(self) -> None:
+        for stream in self.streams.values():
+            stream.stop()
+        for runner in self.runners.values():
+            runner.stop()

@@ -1,0 +1,42 @@
+"""Synthetic observations for rule tests: no camera, no model, an explicit clock."""
+
+from __future__ import annotations
+
+import numpy as np
+import supervision as sv
+
+from analytics.detector import LABEL_KEY
+from analytics.events import Observation
+from ingest.frames import VideoFrame
+from ingest.health import CameraHealth, CameraState
+
+WIDTH, HEIGHT = 640, 480
+
+
+def detections(boxes: list[tuple[float, float, float, float]], label: str, confidence: float = 0.9) -> sv.Detections:
+    if not boxes:
+        found = sv.Detections.empty()
+        found.data[LABEL_KEY] = np.array([], dtype=object)
+        return found
+    return sv.Detections(
+        xyxy=np.array(boxes, dtype=float),
+        confidence=np.full(len(boxes), confidence),
+        class_id=np.zeros(len(boxes), dtype=int),
+        data={LABEL_KEY: np.array([label] * len(boxes), dtype=object)},
+    )
+
+
+def people(count: int, confidence: float = 0.9, y: float = 300) -> sv.Detections:
+    return detections([(10 + 30 * i, y - 60, 30 + 30 * i, y) for i in range(count)], "person", confidence)
+
+
+def online(camera_id: str = "cam-1", since: float = 0.0) -> CameraHealth:
+    return CameraHealth(camera_id, CameraState.ONLINE, since)
+
+
+def observe(t: float, found: dict[str, sv.Detections] | None = None, health: CameraHealth | None = None,
+            with_frame: bool = True, camera_id: str = "cam-1") -> Observation:  # fmt: skip
+    frame = (
+        VideoFrame(camera_id, int(t * 10), t, t, np.zeros((HEIGHT, WIDTH, 3), dtype=np.uint8)) if with_frame else None
+    )
+    return Observation(camera_id, t, frame, found or {}, health or online(camera_id))

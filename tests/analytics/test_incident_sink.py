@@ -1,0 +1,129 @@
+"""Events → incidents through the real store (SQLite file) and the push journal; no camera, no model."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from analytics.events import Event, EventPhase, Evidence
+from analytics.incident_builder import IncidentBuilder
+from analytics.incident_sink import IncidentSink
+from analytics.rules.base import RuleState
+from ingest.frames import VideoFrame
+from ingest.health import CameraHealth, CameraState
+from models.config import parse_config
+from models.incident import PushMessage
+from models.push import LocalBroker, PushJournal
+from models.store import Store
+from tests.analytics.helpers import people
+from tests.conftest import demo_raw_config
+
+CAM = "34020000001320000001"  # located by point-in-polygon in 宝石山第一网格
+T0 = 1_790_000_000.0
+
+
+@pytest.fixture
+def config():
+    return parse_config(demo_raw_config(), environ={"XUELIANG_DEMO_RTSP": "rtsp://h"})
+
+
+@pytest.fixture
+def world(tmp_path, config):
+    store = Store(f"sqlite:///{tmp_path / 'x.db'}")
+    store.migrate()
+    broker = LocalBroker()
+    pushed: list[PushMessage] = []
+    broker.subscribe(pushed.append)
+    sink = IncidentSink(IncidentBuilder(config), PushJournal(store, broker), tmp_path / "snapshots")
+    yield sink, store, pushed
+    store.close()
+
+
+def crowd(phase: EventPhase, t: float, count: int, with_evidence: bool = True) -> Event:
+    image = np.full((576, 768, 3), 80, dtype=np.uint8)
+    evidence = Evidence(VideoFrame(CAM, 1, t, None, image), people(count)) if with_evidence else None
+    return Event(phase, "crowd", "crowd_gathering", CAM, t, float(count), count, 0.8, evidence)
+
+
+def test_one_incident_per_situation_with_its_life(world):
+    sink, store, pushed = world
+    first = sink.handle(crowd(EventPhase.OPENED, T0, 12))
+    sink.handle(crowd(EventPhase.UPDATED, T0 + 5, 25))
+    sink.handle(crowd(EventPhase.CLOSED, T0 + 60, 25, with_evidence=False))
+    assert first is not None
+    incidents, total = store.list_incidents()
+    assert total == 1
+    incident = incidents[0]
+    assert incident.id == first.id and incident.peak_count == 25
+    assert incident.severity == "B"  # 25 people reaches the B band (20) of the demo's crowd category
+    assert incident.grid_code == "330106001001001" and [g.name for g in incident.grid_path][-1] == "宝石山第一网格"
+    assert incident.owner_department == "西湖区公安分局"
+    assert (incident.deadline - incident.opened_at).total_seconds() == 2 * 3600
+    assert incident.closed_at is not None and incident.closed_at.timestamp() == pytest.approx(T0 + 60)
+    assert [m.type for m in pushed] == ["incident.opened", "incident.updated", "incident.closed"]
+    assert [m.seq for m in pushed] == sorted(m.seq for m in pushed)
+    snapshot = cv2.imread(incident.snapshot_path)
+    assert snapshot is not None and snapshot.shape == (576, 768, 3)
+    assert "snapshot_path" not in pushed[0].data and pushed[0].data["snapshot_url"].endswith("/snapshot")
+
+
+def test_update_or_close_without_an_open_incident_is_ignored(world):
+    sink, store, pushed = world
+    assert sink.handle(crowd(EventPhase.UPDATED, T0, 5)) is None
+    assert sink.handle(crowd(EventPhase.CLOSED, T0, 5)) is None
+    assert store.list_incidents()[1] == 0 and pushed == []
+
+
+def test_a_restart_adopts_open_incidents(tmp_path, world, config):
+    sink, store, _ = world
+    opened = sink.handle(crowd(EventPhase.OPENED, T0, 12))
+    assert opened is not None
+    # A new process: a fresh sink over the same store.
+    pushed: list[PushMessage] = []
+    broker = LocalBroker()
+    broker.subscribe(pushed.append)
+    again = IncidentSink(IncidentBuilder(config), PushJournal(store, broker), tmp_path / "snapshots")
+    assert again.adopt_open_incidents() == 1
+    # The crowd is still there: the rule opens again, and the same incident continues.
+    continued = again.handle(crowd(EventPhase.OPENED, T0 + 100, 14))
+    assert continued is not None and continued.id == opened.id and continued.peak_count == 14
+    assert [m.type for m in pushed] == ["incident.updated"]
+
+
+def test_an_adopted_incident_closes_when_its_rule_stays_idle(tmp_path, world, config):
+    sink, store, _ = world
+    opened = sink.handle(crowd(EventPhase.OPENED, T0, 12))
+    assert opened is not None
+    again = IncidentSink(IncidentBuilder(config), PushJournal(store, LocalBroker()), tmp_path / "snapshots")
+    again.adopt_open_incidents()
+    again.settle_adopted(CAM, "crowd", RuleState.IDLE, T0 + 100, grace_s=10)
+    again.settle_adopted(CAM, "crowd", RuleState.PENDING, T0 + 105, grace_s=10)  # the crowd came back: wait
+    again.settle_adopted(CAM, "crowd", RuleState.IDLE, T0 + 106, grace_s=10)
+    assert store.get_incident(opened.id).closed_at is None
+    again.settle_adopted(CAM, "crowd", RuleState.IDLE, T0 + 116, grace_s=10)
+    assert store.get_incident(opened.id).closed_at is not None
+
+
+def test_reconnect_attempts_of_a_dead_camera_are_pushed_once(world):
+    sink, store, pushed = world
+    states = [
+        (CameraState.CONNECTING, None),
+        (CameraState.OFFLINE, "connection refused"),
+        (CameraState.CONNECTING, None),
+        (CameraState.OFFLINE, "connection refused"),
+        (CameraState.CONNECTING, None),
+        (CameraState.OFFLINE, "no data for 5.0 s"),  # a new reason is news
+        (CameraState.CONNECTING, None),
+        (CameraState.ONLINE, None),
+    ]
+    for i, (state, error) in enumerate(states):
+        sink.camera_health(CameraHealth(CAM, state, T0 + i, error))
+    assert [(m.data["state"], m.data["last_error"]) for m in pushed] == [
+        ("connecting", None),
+        ("offline", "connection refused"),
+        ("offline", "no data for 5.0 s"),
+        ("online", None),
+    ]
+    assert pushed[0].grid_code == "330106001001001"
+    assert [s.state for s in store.camera_statuses()] == ["online"]
