@@ -1,0 +1,1 @@
+"""The FastAPI application: REST, websocket push, the console script."""

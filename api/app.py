@@ -1,0 +1,128 @@
+"""The FastAPI application. One lifespan creates the store, the websocket hub, the broker and the camera
+pipelines; routes reach them only through the lifespan state (api/deps.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any, Protocol
+
+from fastapi import Depends, FastAPI
+
+from analytics.detector import Detector
+from analytics.replay_service import ReplayService
+from analytics.service import AnalyticsService
+from api.auth import Authenticator, Clock, utc_now
+from api.delivery import DeliveryWorker
+from api.deps import authenticate
+from api.hub import WebsocketHub
+from api.routes import auth, cameras, deliveries, grids, health, incidents, open311, replays, stats, ws
+from models.config import ServiceConfig
+from models.push import LocalBroker, Publisher, PushJournal, Subscriber
+from models.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class MessageBroker(Publisher, Protocol):
+    """Where live push messages travel: camera pipelines publish, the websocket hub subscribes."""
+
+    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]: ...
+
+
+def create_app(
+    config: ServiceConfig,
+    *,
+    run_cameras: bool = True,
+    detectors: dict[str, Detector] | None = None,
+    broker: MessageBroker | None = None,
+    clock: Clock = utc_now,
+) -> FastAPI:
+    """`run_cameras=False` serves the API over the store only (e.g. an extra API replica).
+
+    `broker` is what the websocket hub listens to and this app's pipelines publish to; each lifespan creates a
+    `LocalBroker` of its own when none is given. An app that runs no cameras only pushes live messages when it is
+    given the broker that the pipelines writing its store publish to (without one its websocket clients get the
+    backlog from the store, then nothing).
+
+    `clock` is the service's time for closed-loop steps, deadlines and token expiry (tests inject their own).
+    """
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        store = Store(config.store.url.get_secret_value())
+        await asyncio.to_thread(store.migrate)
+        hub = WebsocketHub(asyncio.get_running_loop(), config.server.websocket_queue)
+        push_broker: MessageBroker = broker if broker is not None else LocalBroker()
+        unsubscribe = push_broker.subscribe(hub.publish_threadsafe)
+        analytics: AnalyticsService | None = None
+        replay_service: ReplayService | None = None
+        journal = PushJournal(store, push_broker)
+        # Delivery starts before anything can write an incident change (a new endpoint begins with the next one);
+        # it picks up whatever an earlier run left undelivered, and the broker wakes it for each new change.
+        delivery = DeliveryWorker(store, config.delivery)
+        await delivery.start()
+        unsubscribe_delivery = push_broker.subscribe(delivery.notify)
+        authenticator = Authenticator(config.auth, clock)
+        if authenticator.random_secret:
+            log.warning("auth.jwt_secret is not set: login tokens are signed with a key made now (lost on restart)")
+        deadlines = asyncio.create_task(watch_deadlines(journal, clock, config.closed_loop.overdue_check_s))
+        try:
+            if run_cameras:
+                analytics = await asyncio.to_thread(AnalyticsService, config, journal, detectors=detectors)
+                await asyncio.to_thread(analytics.start)
+            # Replays (virtual test cameras) share the live cameras' models; others load on a replay's first use.
+            replay_service = ReplayService(config, journal, detectors=analytics.detectors if analytics else detectors)
+            yield {
+                "store": store,
+                "config": config,
+                "hub": hub,
+                "grid_tree": config.grid_tree(),
+                "journal": journal,
+                "authenticator": authenticator,
+                "clock": clock,
+                "replays": replay_service,
+            }
+        finally:
+            if replay_service is not None:
+                await asyncio.to_thread(replay_service.stop)
+            deadlines.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await deadlines
+            if analytics is not None:
+                await asyncio.to_thread(analytics.stop)
+            unsubscribe_delivery()
+            await delivery.stop()
+            unsubscribe()
+            store.close()
+
+    app = FastAPI(
+        title="Xueliang",
+        version="0.1.0",
+        summary="Video-linked situational awareness for city grid governance: camera events become grid incidents.",
+        lifespan=lifespan,
+    )
+    # Open: health and login (and the OpenAPI docs). Every other route needs credentials; the websocket checks
+    # its own before accepting (a dependency cannot close a websocket before the accept).
+    for module in (health, auth, ws):
+        app.include_router(module.router)
+    app.include_router(deliveries.router)  # admins only: the router requires it
+    for module in (cameras, grids, incidents, stats, open311, replays):
+        app.include_router(module.router, dependencies=[Depends(authenticate)])
+    return app
+
+
+async def watch_deadlines(journal: PushJournal, clock: Clock, interval_s: float) -> None:
+    """Every `interval_s`, flag the incidents that passed their deadline unresolved and push `incident.overdue`
+    once for each (the store remembers which were announced, so several API replicas announce each once)."""
+    while True:
+        try:
+            flagged = await asyncio.to_thread(journal.overdue, clock())
+            if flagged:
+                log.info("%d incident(s) overdue", len(flagged))
+        except Exception:
+            log.exception("overdue check failed; retrying in %.0f s", interval_s)
+        await asyncio.sleep(interval_s)

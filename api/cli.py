@@ -1,0 +1,268 @@
+"""The console script: `xueliang serve`, `xueliang check-config`, `xueliang replay`."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from models.config import ConfigError, ServiceConfig, load_config
+
+log = logging.getLogger("xueliang")
+
+DEMO_CONFIG = Path(__file__).resolve().parents[1] / "models" / "demo_config.yaml"
+EXIT_CONFIG = 2
+EXIT_MODELS = 3
+EXIT_REPLAY = 4
+
+
+def config_secrets(config: ServiceConfig) -> list[str]:
+    """Every secret in the config, so the log filter can scrub them even where they appear unparsed."""
+    from urllib.parse import urlsplit
+
+    secrets = []
+    for url in [c.url.get_secret_value() for c in config.cameras.values()] + [config.store.url.get_secret_value()]:
+        parts = urlsplit(url)
+        secrets += [p for p in (parts.password, parts.username) if p]
+    if config.auth.jwt_secret is not None:
+        secrets.append(config.auth.jwt_secret.get_secret_value())
+    for endpoint in config.delivery.endpoints.values():
+        # The whole URL too: an incident system's URL may carry a token in its path or query.
+        parts = urlsplit(endpoint.url)
+        secrets += [endpoint.secret.get_secret_value(), endpoint.url]
+        secrets += [p for p in (parts.password, parts.username) if p]
+    return secrets
+
+
+@contextlib.contextmanager
+def demo_streams() -> Iterator[dict[str, str]]:
+    """A local RTSP server looping the demo footage; yields the environment the demo config reads."""
+    from ingest.demo.footage import fire_clip, pedestrian_clip
+    from ingest.rtsp_server import LocalRtspServer
+
+    with LocalRtspServer() as server:
+        server.add_stream("pedestrians", pedestrian_clip())
+        server.add_stream("fire", fire_clip())
+        server.start()
+        server.wait_ready(timeout=30)
+        base = f"rtsp://127.0.0.1:{server.port}"
+        log.info("demo RTSP server: %s/pedestrians and %s/fire", base, base)
+        yield {"XUELIANG_DEMO_RTSP": base}
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from analytics.detector import load_detectors
+    from analytics.model_files import ModelUnavailableError
+    from analytics.service import models_needed
+    from api.app import create_app
+    from api.logs import setup_logging
+
+    setup_logging(args.log_level)
+    with contextlib.ExitStack() as stack:
+        environ = dict(os.environ)
+        if args.demo:
+            environ.update(stack.enter_context(demo_streams()))
+        try:
+            config = load_config(args.config or DEMO_CONFIG, environ=environ)
+        except ConfigError as error:
+            print(error, file=sys.stderr)
+            return EXIT_CONFIG
+        setup_logging(args.log_level, config_secrets(config))
+        try:
+            detectors = load_detectors(config.models, models_needed(config))
+        except ModelUnavailableError as error:
+            print(f"cannot start: {error}", file=sys.stderr)
+            return EXIT_MODELS
+        app = create_app(config, detectors=detectors)
+        host = args.host or config.server.host
+        port = args.port if args.port is not None else config.server.port
+        log.info("API on http://%s:%d (OpenAPI at /docs, websocket at /ws)", host, port)
+        uvicorn.run(app, host=host, port=port, log_config=None, ws_ping_interval=20, ws_ping_timeout=20)
+    return 0
+
+
+def check_config(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.file)
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return EXIT_CONFIG
+    tree = config.grid_tree()
+    print(
+        f"{args.file}: OK — {sum(1 for _ in tree)} grid cells, {len(config.event_categories)} event categories, "
+        f"{len(config.models)} models, {len(config.cameras)} cameras"
+    )
+    for camera_id, camera in config.cameras.items():
+        rules = [name for name, rule in camera.rules if rule is not None and rule.enabled]
+        print(f"  {camera_id} {camera.name}: grid cell {config.camera_grid_cell(camera_id)}, rules {', '.join(rules)}")
+    return 0
+
+
+@contextlib.contextmanager
+def replay_logging(level: str) -> Iterator[None]:
+    """Logging for a replay, put back afterwards (tests call the CLI in-process)."""
+    from api.logs import setup_logging
+
+    root, stream_log = logging.getLogger(), logging.getLogger("ingest.camera_stream")
+    saved = (list(root.handlers), root.level, stream_log.level)
+    setup_logging(level)
+    if level != "DEBUG":
+        stream_log.setLevel(logging.ERROR)  # every clip ends with "offline: end of file": that is the plan
+    try:
+        yield
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+        stream_log.setLevel(saved[2])
+
+
+def replay(args: argparse.Namespace) -> int:
+    """Replay clips through the live pipeline into a dedicated store in --out, score them against --labels."""
+    with replay_logging(args.log_level):
+        return _replay(args)
+
+
+def _replay(args: argparse.Namespace) -> int:
+    import shlex
+
+    from analytics.detector import load_detectors
+    from analytics.ground_truth import LabelsError, load_labels
+    from analytics.model_files import ModelUnavailableError
+    from analytics.replay import ReplayFailedError, ReplayInputError, clip_files, parse_speed
+    from analytics.replay_report import (
+        check_plans,
+        per_clip_table,
+        plan_replays,
+        prepare_out_dir,
+        run_replays,
+        summary_tables,
+        text_table,
+        write_outputs,
+    )
+    try:
+        config = load_config(args.config)
+        labels = load_labels(args.labels) if args.labels else None
+        speed = parse_speed(args.speed or ("realtime" if args.rtsp else "max"))
+        if args.rtsp and speed != 1.0:
+            raise ReplayInputError("--rtsp replays run in real time: leave out --speed or give --speed realtime")
+        clips = clip_files(args.clips)
+        if not clips:
+            raise ReplayInputError(f"no video files in {', '.join(map(str, args.clips))}")
+        plans = plan_replays(config, clips, labels, camera=args.camera, speed=speed, rtsp=args.rtsp)
+        needed = check_plans(config, plans)
+        prepare_out_dir(args.out)
+    except (ConfigError, LabelsError, ReplayInputError) as error:
+        print(error, file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        detectors = load_detectors(config.models, needed)
+    except ModelUnavailableError as error:
+        print(f"cannot replay: {error}", file=sys.stderr)
+        return EXIT_MODELS
+    command = shlex.join(["xueliang", *args.argv])
+    try:
+        results = run_replays(config, plans, detectors, args.out, labels, progress=not args.no_progress)
+    except ReplayInputError as error:
+        print(error, file=sys.stderr)
+        return EXIT_CONFIG
+    except ReplayFailedError as error:
+        print(f"replay failed: {error}", file=sys.stderr)
+        return EXIT_REPLAY
+    write_outputs(args.out, results, command=command, plots=not args.no_plots)
+    print(per_clip_table(results, text_table))
+    print()
+    print(summary_tables(results, text_table))
+    print(f"\nwritten to {args.out}/: incidents.jsonl, frames.jsonl, scores.json, report.md")
+    return 0
+
+
+def hash_password(args: argparse.Namespace) -> int:
+    """Print the argon2 hash of a password for `auth.users.<name>.password_hash`; the password is read without
+    echo (twice), or from standard input with --stdin, never from the command line (shell history)."""
+    import getpass
+
+    from api.auth import password_hasher
+
+    if args.stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != password:
+            print("the passwords differ", file=sys.stderr)
+            return 1
+    if len(password) < 8:
+        print("a password needs at least 8 characters", file=sys.stderr)
+        return 1
+    print(password_hasher().hash(password))
+    return 0
+
+
+def new_api_key(_args: argparse.Namespace) -> int:
+    """Print a fresh random API key (give it to the service) and its sha256 (`auth.api_keys.<name>.key_sha256`)."""
+    from api.auth import new_api_key as make_key
+
+    key, digest = make_key()
+    print(f"key:        {key}\nkey_sha256: {digest}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="xueliang", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_serve = sub.add_parser("serve", help="run the API and the camera pipelines")
+    source = p_serve.add_mutually_exclusive_group()
+    source.add_argument("--config", type=Path, help="YAML configuration file")
+    source.add_argument("--demo", action="store_true", help="the embedded demo (local RTSP server, SQLite)")
+    p_serve.add_argument("--host", help="override server.host")
+    p_serve.add_argument("--port", type=int, help="override server.port")
+    p_serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    p_serve.set_defaults(func=serve)
+    p_check = sub.add_parser("check-config", help="validate a configuration file and summarise it")
+    p_check.add_argument("file", type=Path)
+    p_check.set_defaults(func=check_config)
+    p_hash = sub.add_parser("hash-password", help="print the argon2 hash of a password, for auth.users")
+    p_hash.add_argument("--stdin", action="store_true", help="read the password from standard input")
+    p_hash.set_defaults(func=hash_password)
+    p_key = sub.add_parser("new-api-key", help="print a new API key and its sha256, for auth.api_keys")
+    p_key.set_defaults(func=new_api_key)
+    p_replay = sub.add_parser(
+        "replay",
+        help="replay recorded clips through the live pipeline and score them against labels",
+        description="Replay clips (files, or folders of them) through the same ingest/analytics/incident code as a "
+        "live camera, deterministically, into a dedicated store in --out; write incidents.jsonl, frames.jsonl, "
+        "scores.json and report.md there. Labels: see bench/replay/LABELS.md.",
+    )
+    p_replay.add_argument("clips", nargs="+", type=Path, metavar="CLIP", help="video file or folder of them")
+    p_replay.add_argument("--config", type=Path, required=True, help="YAML configuration with the cameras")
+    p_replay.add_argument(
+        "--camera", help="camera to replay every clip as (default: the labels' camera for it, else the first)"
+    )
+    p_replay.add_argument("--labels", type=Path, help="ground-truth labels YAML; clips without labels are not scored")
+    p_replay.add_argument(
+        "--speed", help="realtime, 2x (any factor) or max (default: max; frames analysed are the same at any speed)"
+    )
+    p_replay.add_argument("--rtsp", action="store_true", help="serve each clip over a local RTSP server (real time)")
+    p_replay.add_argument("--out", type=Path, default=Path("replay-out"), help="output folder (default replay-out)")
+    p_replay.add_argument("--no-plots", action="store_true", help="skip the timeline plots")
+    p_replay.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p_replay.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    p_replay.set_defaults(func=replay)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    args.argv = list(argv) if argv is not None else sys.argv[1:]
+    if args.command == "serve" and not args.config and not args.demo:
+        args.demo = True  # `xueliang serve` alone runs the embedded demo
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

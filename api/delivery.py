@@ -1,0 +1,448 @@
+"""Delivery to the incident system: every incident change in the outbox (`models.outbox`) is POSTed to each
+configured endpoint as a signed CloudEvent, retried with capped exponential backoff, in order per incident.
+
+Request (one per change, per endpoint)::
+
+    POST <endpoint url>
+    Content-Type: application/cloudevents+json; charset=utf-8
+    X-Xueliang-Signature: t=1767225600,v1=5257a869e7ecebeda32affa62cdca3fa51cad7e77a0e56ff536d0ce8e108d8bd
+
+    {"specversion": "1.0",
+     "id": "3f2b9c...",                      # one per change; the same on every retry
+     "source": "urn:xueliang:<deployment>/cameras/<camera_id>",
+     "type": "cn.xueliang.incident.opened",  # .updated, .closed, .transition (a closed-loop step), .overdue
+     "subject": "<incident id>",
+     "time": "2026-03-01T08:00:00Z",         # when the change happened
+     "datacontenttype": "application/json",
+     "sequence": "00000000000000000042",     # CloudEvents sequence extension: the outbox's commit order
+     "data": {...}}                          # the incident view after the change, as GET /incidents/{id} shows it
+
+`source` + `id` identify a change: delivery is at least once (a crash between the receiver's answer and our
+bookkeeping sends it again), so the receiver should drop an id it has already processed. One incident's changes
+arrive one after another: a change is sent only once the one before it was answered 2xx. Anything but 2xx (or no
+answer within the endpoint's timeout) is retried after `backoff_initial_s * 2^(attempt-1)`, capped at
+`backoff_max_s`, with full jitter (a `Retry-After` in seconds is honoured up to the cap); after `max_attempts` the
+change becomes a dead letter (GET /deliveries/dead-letters) and the incident's later changes wait until an admin
+redelivers it (POST /deliveries/dead-letters/{id}/redeliver). Redirects are not followed.
+
+Signature (the scheme of Stripe's webhooks): `v1` is the hex HMAC-SHA256, keyed with the endpoint's secret, of the
+ASCII decimal timestamp `t` (Unix seconds when the request was signed), a ".", and the raw body bytes. To verify:
+1. split the header on "," into key=value pairs; take `t` and every `v1` (there may be several while secrets rotate);
+2. compute HMAC-SHA256(secret, t + "." + raw body) over the body exactly as received, before any JSON parsing;
+3. compare it in constant time with each `v1`; accept if one matches;
+4. reject if |now - t| exceeds your tolerance (5 minutes is usual): a replayed request is then stale, and within
+   the window the event `id` you have already seen gives the duplicate away.
+`verify_signature` below does exactly that, in a dozen lines of standard library an incident system can copy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import itertools
+import json
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import backoff
+import httpx
+
+from ingest.redact import redact_text, url_secrets
+from models import outbox
+from models.config import DeliveryConfig, DeliveryEndpointConfig
+from models.incident import PushMessage
+from models.store import Store
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-Xueliang-Signature"
+EVENT_CONTENT_TYPE = "application/cloudevents+json; charset=utf-8"
+EVENT_TYPE_PREFIX = "cn.xueliang."
+USER_AGENT = "xueliang-delivery/1"
+DEFAULT_TOLERANCE_S = 300
+# A claim is held for the request's timeout plus this, so a worker that is alive never loses its claim to another.
+LEASE_MARGIN_S = 5.0
+STOP_GRACE_S = 2.0
+ADMIT_BATCH = 1000
+
+
+# ------------------------------------------------------------------------------------------------ wire format
+
+
+def sign(secret: str, body: bytes, timestamp: int) -> str:
+    """The signature header's value for `body` signed at `timestamp` (Unix seconds)."""
+    digest = hmac.new(secret.encode("utf-8"), str(timestamp).encode("ascii") + b"." + body, hashlib.sha256)
+    return f"t={timestamp},v1={digest.hexdigest()}"
+
+
+def verify_signature(
+    secret: str,
+    body: bytes,
+    header: str,
+    *,
+    tolerance_s: float = DEFAULT_TOLERANCE_S,
+    now: float | None = None,
+) -> bool:
+    """True when `header` (X-Xueliang-Signature) signs `body` (the raw bytes received) with `secret`, and its
+    timestamp is within `tolerance_s` of `now` (default: the current time)."""
+    timestamps, signatures = [], []
+    for item in header.split(","):
+        key, _, value = item.strip().partition("=")
+        if key == "t":
+            timestamps.append(value)
+        elif key == "v1":
+            signatures.append(value)
+    if len(timestamps) != 1 or not timestamps[0].isascii() or not timestamps[0].isdigit() or not signatures:
+        return False
+    timestamp = int(timestamps[0])
+    if abs((time.time() if now is None else now) - timestamp) > tolerance_s:
+        return False
+    expected = hmac.new(
+        secret.encode("utf-8"), f"{timestamp}.".encode("ascii") + body, hashlib.sha256
+    ).hexdigest()
+    return any(hmac.compare_digest(expected, signature) for signature in signatures)
+
+
+def event_type(change_type: str) -> str:
+    """The CloudEvents type of a change: incident.opened -> cn.xueliang.incident.opened."""
+    return EVENT_TYPE_PREFIX + change_type
+
+
+def event_source(deployment: str, camera_id: str | None) -> str:
+    return f"urn:xueliang:{deployment}/cameras/{camera_id}" if camera_id else f"urn:xueliang:{deployment}"
+
+
+def cloud_event(event: outbox.OutboxEvent, deployment: str) -> dict[str, Any]:
+    """The change as a CloudEvents 1.0 structured-mode event."""
+    return {
+        "specversion": "1.0",
+        "id": event.id,
+        "source": event_source(deployment, event.camera_id),
+        "type": event_type(event.type),
+        "subject": event.incident_id,
+        "time": event.time.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "datacontenttype": "application/json",
+        "sequence": f"{event.seq:020d}",
+        "data": event.data,
+    }
+
+
+def encode_event(envelope: dict[str, Any]) -> bytes:
+    return json.dumps(envelope, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+
+
+def retry_delay(attempt: int, initial_s: float, max_s: float) -> float:
+    """How long to wait after failed attempt number `attempt` (1 = the first): initial * 2^(attempt-1) capped at
+    `max_s`, with full jitter (uniform in [0, that])."""
+    waits = backoff.expo(base=2, factor=initial_s, max_value=max_s)
+    next(waits)  # backoff's generators start with a bare yield (they are primed with send(None))
+    capped = next(itertools.islice(waits, max(attempt, 1) - 1, None))
+    return float(backoff.full_jitter(capped))
+
+
+def _retry_after_s(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after", "").strip()
+    return float(value) if value.isascii() and value.isdigit() else None
+
+
+# ----------------------------------------------------------------------------------------------------- worker
+
+
+class DeliveryWorker:
+    """Delivers the outbox to every enabled endpoint: one asyncio task per endpoint, run by the app's lifespan.
+
+    It keeps nothing in memory that matters: what is pending lives in the store, so after a crash the next start
+    picks up where the last left off (a claim held by the dead process is taken again once its lease runs out).
+    Several API replicas may each run one; claims keep them from sending a change twice at once.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        config: DeliveryConfig,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self._endpoints = [
+            _EndpointWorker(name, endpoint, config, store, clock)
+            for name, endpoint in config.endpoints.items()
+        ]
+        self._store = store
+        self._tasks: list[asyncio.Task[None]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def prepare(self) -> None:
+        """Give each configured endpoint (enabled or not) its admission cursor; run before any incident is written
+        with the endpoint configured, so that the endpoint gets every change from then on."""
+        with self._store.side_transaction() as connection:
+            for worker in self._endpoints:
+                outbox.ensure_cursor(connection, worker.name, replay_history=worker.config.replay_history)
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self.prepare)
+        self._loop = asyncio.get_running_loop()
+        for worker in self._endpoints:
+            if worker.config.enabled:
+                self._tasks.append(asyncio.create_task(worker.run(), name=f"delivery-{worker.name}"))
+            else:
+                log.info("delivery endpoint %s is disabled: its changes wait in the outbox", worker.name)
+
+    def notify(self, message: PushMessage) -> None:
+        """A broker subscriber (called from any thread): an incident changed, so look at the outbox now rather
+        than at the next poll."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed() and message.type.startswith("incident."):
+            loop.call_soon_threadsafe(self.wake)
+
+    def wake(self) -> None:
+        for worker in self._endpoints:
+            worker.wake.set()
+
+    async def stop(self) -> None:
+        """Stop taking new work; give requests in flight a moment to finish, then cancel them and release their
+        claims, so the next start sends them at once."""
+        for worker in self._endpoints:
+            worker.stopping = True
+            worker.wake.set()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+
+
+class _EndpointWorker:
+    def __init__(
+        self,
+        name: str,
+        config: DeliveryEndpointConfig,
+        delivery: DeliveryConfig,
+        store: Store,
+        clock: Callable[[], float],
+    ) -> None:
+        self.name = name
+        self.config = config
+        self.deployment = delivery.deployment
+        self.poll_s = delivery.poll_interval_s
+        self.store = store
+        self.clock = clock
+        self.wake = asyncio.Event()
+        self.stopping = False
+        self.in_flight: dict[int, asyncio.Task[None]] = {}
+        self.failing = False  # the endpoint's last answer was a failure (logged once, not per change)
+        self.store_failing = False
+        self._secret = config.secret.get_secret_value()
+        self._redactions = [config.url, *url_secrets(config.url), self._secret]
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC)
+
+    async def run(self) -> None:
+        async with httpx.AsyncClient(
+            timeout=self.config.timeout_s,
+            follow_redirects=False,
+            trust_env=False,  # the incident system is reached directly, whatever proxy the environment names
+            limits=httpx.Limits(max_connections=self.config.concurrency),
+        ) as client:
+            admit = True
+            try:
+                while not self.stopping:
+                    try:
+                        if admit:  # when woken (a new change) or at each poll; not after every answer
+                            self.wake.clear()
+                            await asyncio.to_thread(self._admit)
+                        free = self.config.concurrency - len(self.in_flight)
+                        for claimed in await asyncio.to_thread(self._claim, free) if free > 0 else []:
+                            task = asyncio.create_task(self._deliver(client, claimed))
+                            self.in_flight[claimed.delivery_id] = task
+                        if self.store_failing:
+                            self.store_failing = False
+                            log.info("delivery to %s: the store answers again", self.name)
+                    except Exception:
+                        if not self.store_failing:  # once per outage, not once per poll
+                            self.store_failing = True
+                            log.exception(
+                                "delivery to %s: the store failed; trying again every poll", self.name
+                            )
+                    waiter = asyncio.create_task(self.wake.wait())
+                    done, _ = await asyncio.wait(
+                        {waiter, *self.in_flight.values()},
+                        timeout=self.poll_s,
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+                    admit = waiter in done or not done
+                    waiter.cancel()
+                    self._forget_finished()
+            finally:
+                await self._wind_down()
+
+    def _forget_finished(self) -> None:
+        for delivery_id, task in list(self.in_flight.items()):
+            if task.done():
+                del self.in_flight[delivery_id]
+                if (
+                    not task.cancelled() and task.exception() is not None
+                ):  # a bug: the claim runs out, it is resent
+                    log.error("delivery to %s: %r", self.name, task.exception())
+
+    async def _wind_down(self) -> None:
+        if self.in_flight:
+            await asyncio.wait(self.in_flight.values(), timeout=STOP_GRACE_S)
+        unfinished = [delivery_id for delivery_id, task in self.in_flight.items() if not task.done()]
+        for delivery_id in unfinished:
+            self.in_flight[delivery_id].cancel()
+        if unfinished:
+            await asyncio.wait([self.in_flight[d] for d in unfinished])
+            try:
+                await asyncio.to_thread(self._transaction, outbox.release, unfinished)
+            except Exception:
+                log.exception("delivery to %s: could not release %d claims", self.name, len(unfinished))
+        self.in_flight.clear()
+
+    # ------------------------------------------------------------------------------------- store (in threads)
+
+    def _transaction(self, operation: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        with self.store.side_transaction() as connection:
+            return operation(connection, *args, **kwargs)
+
+    def _admit(self) -> None:
+        while True:
+            with self.store.side_transaction() as connection:
+                admitted = outbox.admit(
+                    connection,
+                    self.name,
+                    include_tests=self.config.include_tests,
+                    now=self._now(),
+                    limit=ADMIT_BATCH,
+                )
+            if admitted < ADMIT_BATCH:
+                return
+
+    def _claim(self, limit: int) -> list[outbox.ClaimedDelivery]:
+        now = self._now()
+        lease_until = now + timedelta(seconds=self.config.timeout_s + LEASE_MARGIN_S)
+        result: list[outbox.ClaimedDelivery] = self._transaction(
+            outbox.claim, self.name, now=now, lease_until=lease_until, limit=limit
+        )
+        return result
+
+    # ------------------------------------------------------------------------------------------------ sending
+
+    async def _deliver(self, client: httpx.AsyncClient, claimed: outbox.ClaimedDelivery) -> None:
+        body = encode_event(cloud_event(claimed.event, self.deployment))
+        headers = {
+            "Content-Type": EVENT_CONTENT_TYPE,
+            SIGNATURE_HEADER: sign(self._secret, body, int(self.clock())),
+            "User-Agent": USER_AGENT,
+        }
+        status: int | None = None
+        retry_after: float | None = None
+        try:
+            async with asyncio.timeout(self.config.timeout_s):
+                response = await client.post(self.config.url, content=body, headers=headers)
+            status = response.status_code
+            if 200 <= status < 300:
+                await self._settled(claimed, status)
+                return
+            error = f"HTTP {status}"
+            retry_after = _retry_after_s(response)
+        except TimeoutError:
+            error = f"no answer within {self.config.timeout_s:g} s"
+        except Exception as exc:  # a refused connection, a reset, a TLS error, ...: all worth another try
+            error = redact_text(f"{type(exc).__name__}: {exc}".rstrip(": "), self._redactions)
+        await self._failed(claimed, error, status, retry_after)
+
+    async def _settled(self, claimed: outbox.ClaimedDelivery, status: int) -> None:
+        if self.failing:
+            self.failing = False
+            log.info("delivery to %s works again", self.name)
+        try:
+            await asyncio.to_thread(
+                self._transaction, outbox.ack, claimed.delivery_id, now=self._now(), status=status
+            )
+        except Exception:
+            # The endpoint has it; our bookkeeping failed, so it will be sent again once the claim runs out.
+            log.exception(
+                "delivery to %s: could not record the answer for event %s", self.name, claimed.event.id
+            )
+
+    async def _failed(
+        self, claimed: outbox.ClaimedDelivery, error: str, status: int | None, retry_after: float | None
+    ) -> None:
+        if not self.failing:
+            self.failing = True
+            log.warning("delivery to %s failing (%s); retrying with backoff", self.name, error)
+        now = self._now()
+        try:
+            if claimed.attempt >= self.config.max_attempts:
+                log.warning(
+                    "delivery to %s: event %s (%s of incident %s) dead-lettered after %d attempts: %s",
+                    self.name,
+                    claimed.event.id,
+                    claimed.event.type,
+                    claimed.event.incident_id,
+                    claimed.attempt,
+                    error,
+                )
+                await asyncio.to_thread(
+                    self._transaction,
+                    outbox.dead_letter,
+                    claimed.delivery_id,
+                    now=now,
+                    error=error,
+                    status=status,
+                )
+                return
+            delay = retry_delay(claimed.attempt, self.config.backoff_initial_s, self.config.backoff_max_s)
+            if retry_after is not None:
+                delay = max(delay, min(retry_after, self.config.backoff_max_s))
+            log.debug(
+                "delivery to %s: event %s attempt %d failed: %s",
+                self.name,
+                claimed.event.id,
+                claimed.attempt,
+                error,
+            )
+            await asyncio.to_thread(
+                self._transaction,
+                outbox.fail,
+                claimed.delivery_id,
+                retry_at=now + timedelta(seconds=delay),
+                error=error,
+                status=status,
+            )
+        except Exception:
+            log.exception(
+                "delivery to %s: could not record a failed attempt of event %s", self.name, claimed.event.id
+            )
+
+
+# ----------------------------------------------------------------------------------------------- admin service
+
+
+def list_dead_letters(
+    store: Store, *, endpoint: str | None, limit: int, offset: int
+) -> tuple[list[outbox.Delivery], int]:
+    with store.engine.connect() as connection:
+        return outbox.list_dead_letters(connection, endpoint=endpoint, limit=limit, offset=offset)
+
+
+def redeliver(store: Store, delivery_id: int, now: datetime) -> outbox.Delivery | None:
+    """A dead letter made pending again (the worker picks it up at its next poll). None if unknown; NotDeadError."""
+    with store.side_transaction() as connection:
+        return outbox.redeliver(connection, delivery_id, now=now)
+
+
+def get_delivery(store: Store, delivery_id: int) -> outbox.Delivery | None:
+    with store.engine.connect() as connection:
+        return outbox.get_delivery(connection, delivery_id)
+
+
+def delivery_counts(store: Store) -> dict[str, dict[str, int]]:
+    with store.engine.connect() as connection:
+        return outbox.delivery_counts(connection)

@@ -1,0 +1,124 @@
+"""Shared dependencies, taken from the lifespan state (no module globals), and who is calling (api/auth.py)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, Security, WebSocket
+from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
+
+from api.auth import Authenticator, Clock, Principal
+from api.hub import WebsocketHub
+from models.config import ServiceConfig
+from models.grid import GridTree
+from models.lifecycle import WRITING_ROLES
+from models.push import PushJournal
+from models.store import Store
+
+
+def _store(request: Request) -> Store:
+    return request.state.store  # type: ignore[no-any-return]
+
+
+def _config(request: Request) -> ServiceConfig:
+    return request.state.config  # type: ignore[no-any-return]
+
+
+def _grid_tree(request: Request) -> GridTree:
+    return request.state.grid_tree  # type: ignore[no-any-return]
+
+
+def _journal(request: Request) -> PushJournal:
+    return request.state.journal  # type: ignore[no-any-return]
+
+
+def _authenticator(request: Request) -> Authenticator:
+    return request.state.authenticator  # type: ignore[no-any-return]
+
+
+def _now(request: Request) -> datetime:
+    clock: Clock = request.state.clock
+    return clock()
+
+
+StoreDep = Annotated[Store, Depends(_store)]
+ConfigDep = Annotated[ServiceConfig, Depends(_config)]
+GridTreeDep = Annotated[GridTree, Depends(_grid_tree)]
+JournalDep = Annotated[PushJournal, Depends(_journal)]
+AuthenticatorDep = Annotated[Authenticator, Depends(_authenticator)]
+NowDep = Annotated[datetime, Depends(_now)]
+
+bearer_token = OAuth2PasswordBearer(
+    tokenUrl="/auth/token", auto_error=False, description="A user's token from POST /auth/token."
+)
+api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="A service's API key.")
+
+UNAUTHENTICATED = HTTPException(401, "not authenticated", headers={"WWW-Authenticate": "Bearer"})
+
+
+def authenticate(
+    authenticator: AuthenticatorDep,
+    token: Annotated[str | None, Security(bearer_token)],
+    api_key: Annotated[str | None, Security(api_key_header)],
+) -> Principal:
+    """The caller, from an `X-API-Key` header or a bearer token; 401 without valid credentials."""
+    principal = None
+    if api_key:
+        principal = authenticator.from_api_key(api_key)
+    elif token:
+        principal = authenticator.from_token(token)
+    if principal is None:
+        raise UNAUTHENTICATED
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(authenticate)]
+
+
+def require_writer(principal: PrincipalDep) -> Principal:
+    """A caller whose role may take some step of the closed loop (not a viewer): 403 otherwise."""
+    if principal.role not in WRITING_ROLES:
+        raise HTTPException(403, f"a {principal.role.value} may not change incidents")
+    return principal
+
+
+WriterDep = Annotated[Principal, Depends(require_writer)]
+
+
+def ws_store(websocket: WebSocket) -> Store:
+    return websocket.state.store  # type: ignore[no-any-return]
+
+
+def ws_hub(websocket: WebSocket) -> WebsocketHub:
+    return websocket.state.hub  # type: ignore[no-any-return]
+
+
+def ws_grid_tree(websocket: WebSocket) -> GridTree:
+    return websocket.state.grid_tree  # type: ignore[no-any-return]
+
+
+def ws_config(websocket: WebSocket) -> ServiceConfig:
+    return websocket.state.config  # type: ignore[no-any-return]
+
+
+def ws_principal(websocket: WebSocket) -> Principal | None:
+    """The websocket caller: `X-API-Key` or `Authorization: Bearer` headers, or (for browsers, which cannot set
+    headers on a websocket) the `api_key` or `access_token` query parameters. None when there are none or they
+    are not valid; the route then closes the connection before accepting it."""
+    authenticator: Authenticator = websocket.state.authenticator
+    headers, params = websocket.headers, websocket.query_params
+    api_key = headers.get("x-api-key") or params.get("api_key")
+    if api_key:
+        return authenticator.from_api_key(api_key)
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    token = token.strip() if scheme.lower() == "bearer" else ""
+    token = token or params.get("access_token", "")
+    return authenticator.from_token(token) if token else None
+
+
+WsStoreDep = Annotated[Store, Depends(ws_store)]
+WsHubDep = Annotated[WebsocketHub, Depends(ws_hub)]
+WsGridTreeDep = Annotated[GridTree, Depends(ws_grid_tree)]
+WsConfigDep = Annotated[ServiceConfig, Depends(ws_config)]
+WsPrincipalDep = Annotated[Principal | None, Depends(ws_principal)]

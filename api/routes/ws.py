@@ -1,0 +1,158 @@
+"""Websocket `/ws`: live incidents and camera status, each message with a strictly increasing `seq`.
+
+Credentials (checked before the connection is accepted; missing or invalid ones close it with 4401): an
+`X-API-Key` or `Authorization: Bearer` header, or, for browsers, the `api_key` or `access_token` query parameter.
+A caller only ever receives messages from its grid subtree.
+
+Query parameters: `grid` (a grid cell code: its subtree only; a cell outside the caller's subtree closes with
+1008 like an unknown one), `category` (an event category code), `after` (resume: every message with a larger seq
+is sent from the store first, then live). Without `after`, the latest status of each camera is sent first.
+Messages: `{"seq": 12, "type": "incident.opened" | "incident.updated" | "incident.closed" |
+"incident.transition" | "incident.overdue" | "camera.status", "at": "2026-...Z", "data": {...}}`.
+
+Heartbeats: when a client has been sent nothing for `server.websocket_heartbeat_s`, it gets
+`{"type": "heartbeat", "seq": <the last seq it was sent>, "at": "2026-...Z"}`. A heartbeat has no seq of its own
+(`seq` repeats the last one, so it is also where to resume from); a client that hears nothing for a few intervals
+should assume the link is dead, reconnect, and resume with `after=<the last seq it saw>`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from api.auth import OutsideScope
+from api.deps import WsConfigDep, WsGridTreeDep, WsHubDep, WsPrincipalDep, WsStoreDep
+from api.hub import CLOSE_TOO_SLOW, Subscription, message_json
+from models.incident import PushMessage
+from models.store import Store
+
+router = APIRouter(tags=["live"])
+
+CLOSE_BAD_REQUEST = 1008
+CLOSE_UNAUTHENTICATED = 4401  # like HTTP 401: no credentials, or invalid ones
+REPLAY_PAGE = 500
+MAX_SEQ = 2**63 - 1  # the log's seq is a signed 64-bit integer
+
+
+@router.websocket("/ws")
+async def live(
+    websocket: WebSocket,
+    store: WsStoreDep,
+    hub: WsHubDep,
+    tree: WsGridTreeDep,
+    config: WsConfigDep,
+    principal: WsPrincipalDep,
+) -> None:
+    if principal is None:
+        await websocket.close(CLOSE_UNAUTHENTICATED, "not authenticated")  # before the accept: refused
+        return
+    params = websocket.query_params
+    grid, category, after = params.get("grid"), params.get("category"), params.get("after")
+    problem = None
+    scoped_grid: str | None = None
+    if grid is not None and tree.get(grid) is None:
+        problem = f"unknown grid cell {grid!r}"
+    elif category is not None and category not in config.event_categories:
+        problem = f"unknown event category {category!r}"
+    elif after is not None and not (
+        after.isascii() and after.isdigit() and len(after) <= len(str(MAX_SEQ)) and int(after) <= MAX_SEQ
+    ):
+        # isascii: str.isdigit() also accepts digits such as '²' that int() refuses; a seq the store cannot hold
+        # would fail in the replay query
+        problem = "after must be a non-negative integer sequence number"
+    if problem is None:
+        try:
+            scoped_grid = principal.narrow(grid)
+        except OutsideScope:
+            problem = f"unknown grid cell {grid!r}"  # outside the caller's subtree: as if it did not exist
+    if problem:
+        await websocket.accept()
+        await websocket.close(CLOSE_BAD_REQUEST, problem[:120])
+        return
+    subscription = Subscription(grid_code=scoped_grid, category_code=category)
+    client = hub.add(subscription)  # subscribe first, so nothing published during the replay is missed
+    try:
+        # A fresh client starts from "now", taken before the accept: every message committed after the client
+        # sees the connection open reaches it.
+        now_seq = await asyncio.to_thread(store.last_seq) if after is None else None
+        await websocket.accept()
+        last_sent = await _send_backlog(
+            websocket, store, subscription, int(after) if after is not None else None, now_seq
+        )
+        receiver = asyncio.create_task(_drain_incoming(websocket))
+        getter: asyncio.Task[PushMessage | None] | None = None
+        try:
+            while True:
+                if getter is None:
+                    getter = asyncio.create_task(client.queue.get())
+                done, _ = await asyncio.wait(
+                    {getter, receiver},
+                    timeout=config.server.websocket_heartbeat_s,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                if receiver in done:
+                    return
+                if getter not in done:  # quiet for a heartbeat interval: show the link is alive
+                    await websocket.send_json(heartbeat_json(last_sent))
+                    continue
+                message, getter = getter.result(), None
+                if message is None:
+                    await websocket.close(CLOSE_TOO_SLOW, "client too slow: message queue overflowed")
+                    return
+                if message.seq <= last_sent:
+                    continue
+                await websocket.send_json(message_json(message))
+                last_sent = message.seq
+        finally:
+            receiver.cancel()
+            if getter is not None:
+                getter.cancel()
+    except (WebSocketDisconnect, RuntimeError):
+        pass
+    finally:
+        hub.remove(client)
+
+
+def heartbeat_json(last_seq: int) -> dict[str, Any]:
+    """A heartbeat: `seq` is the last seq this client was sent (resume with `after=` it); it takes no seq itself."""
+    return {"type": "heartbeat", "seq": last_seq, "at": datetime.now(UTC).isoformat().replace("+00:00", "Z")}
+
+
+async def _send_backlog(
+    websocket: WebSocket, store: Store, subscription: Subscription, after: int | None, now_seq: int | None
+) -> int:
+    """Send what the client needs before live messages; returns the last seq sent (`now_seq` for a fresh client)."""
+    if after is None:
+        # A fresh client: each camera's latest status as of now, then every message after now.
+        assert now_seq is not None
+        backlog: list[PushMessage] = await asyncio.to_thread(store.latest_camera_messages)
+        for message in backlog:
+            if message.seq <= now_seq and subscription.wants(message):
+                await websocket.send_json(message_json(message))
+        return now_seq
+    last_sent = after
+    while True:
+        page: list[PushMessage] = await asyncio.to_thread(
+            store.messages_since,
+            last_sent,
+            REPLAY_PAGE,
+            grid_code=subscription.grid_code,
+            category_code=subscription.category_code,
+        )
+        for message in page:
+            await websocket.send_json(message_json(message))
+            last_sent = message.seq
+        if len(page) < REPLAY_PAGE:
+            return last_sent
+
+
+async def _drain_incoming(websocket: WebSocket) -> None:
+    """Read (and ignore) what the client sends, to notice when it goes away."""
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+        while True:
+            await websocket.receive_text()

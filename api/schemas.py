@@ -1,0 +1,253 @@
+"""API response schemas, apart from the domain types (the OpenAPI document is generated from these)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from models.lifecycle import LoopStatus
+
+
+class GridRefOut(BaseModel):
+    code: str
+    name: str
+
+
+class IncidentOut(BaseModel):
+    id: str
+    rule: str
+    category_code: str
+    category_name: str
+    category_group: str
+    severity: str = Field(description="A (most severe), B or C, from the category's severity bands.")
+    status: str
+    grid_code: str
+    grid_path: list[GridRefOut] = Field(description="Root first, the incident's cell last.")
+    camera_id: str
+    camera_name: str
+    lat: float | None
+    lon: float | None
+    opened_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None
+    peak_count: int | None
+    peak_confidence: float | None
+    owner_department: str
+    deadline: datetime
+    is_test: bool
+    snapshot_url: str | None = Field(description="Evidence JPEG with boxes drawn; null when none was taken.")
+    status_changed_at: datetime | None = Field(description="When the closed-loop status last changed.")
+    resolved_at: datetime | None = Field(
+        description="When it was first resolved (handled, or rejected as a false alarm): the deadline clock stops."
+    )
+    assignee_department: str | None = Field(description="Department it was dispatched to.")
+    assignee_staff: str | None = Field(description="Staff member it was dispatched to.")
+    light: Literal["green", "yellow", "red"] = Field(
+        description="Traffic light (三灯): green while more than half of the time limit is left, yellow with half "
+        "or less, red once overdue; frozen when resolved."
+    )
+    overdue: bool = Field(description="The deadline passed before the incident was resolved.")
+    seconds_left: float = Field(description="Until the deadline (negative once past), as of now or of resolution.")
+
+
+class IncidentDetailOut(IncidentOut):
+    next_statuses: list[str] = Field(description="Statuses the caller may move the incident to now.")
+
+
+class IncidentPage(BaseModel):
+    items: list[IncidentOut]
+    total: int = Field(description="Incidents matching the filters, over all pages.")
+    limit: int
+    offset: int
+
+
+class CameraStatusOut(BaseModel):
+    state: str = Field(description="connecting, online, stalled or offline; unknown before the first report.")
+    since: datetime | None = None
+    last_error: str | None = Field(default=None, description="Why the camera is down; never holds credentials.")
+    frames_decoded: int = 0
+    frames_dropped: int = 0
+    analysed_fps: float | None = None
+
+
+class CameraOut(BaseModel):
+    id: str
+    name: str
+    grid_code: str
+    grid_path: list[GridRefOut]
+    lat: float | None
+    lon: float | None
+    enabled: bool
+    analysis_fps: float
+    rules: list[str]
+    zones: dict[str, list[tuple[float, float]]]
+    status: CameraStatusOut
+
+
+class GridNodeOut(BaseModel):
+    code: str
+    name: str
+    level: str
+    staff: list[dict[str, Any]]
+    children: list[GridNodeOut]
+
+
+class HealthOut(BaseModel):
+    status: str = Field(description="ok when the store answers.")
+    cameras: dict[str, int] = Field(description="Cameras per state.")
+    last_seq: int = Field(description="Sequence number of the newest live message.")
+
+
+# ------------------------------------------------------------------------------------------ closed loop
+
+Reference = Annotated[
+    str, StringConstraints(max_length=2048, pattern=r"^(https?://[^\s]+|/[^\s]*)$")
+]
+
+
+class TransitionIn(BaseModel):
+    """One step of the closed loop. Which fields a step needs: reject → reason; dispatch, redispatch → department
+    or staff; handle, send back → note."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    to: LoopStatus = Field(description="The status to move the incident to.")
+    note: str | None = Field(default=None, max_length=4000, description="Free text: feedback, findings.")
+    reason: str | None = Field(default=None, max_length=2000, description="Why it is a false alarm (reject).")
+    attachments: list[Reference] = Field(
+        default_factory=list, max_length=20, description="References to photos or documents: URLs or API paths."
+    )
+    department: str | None = Field(default=None, max_length=128, description="Dispatch target department.")
+    staff: str | None = Field(default=None, max_length=128, description="Dispatch target staff member.")
+    rating: int | None = Field(default=None, ge=1, le=5, description="Evaluation score, 1 to 5 (evaluate).")
+
+
+class TransitionOut(BaseModel):
+    seq: int = Field(description="Seq of the incident.transition message that announced the step.")
+    at: datetime
+    action: str
+    from_status: str
+    to_status: str
+    actor: str
+    actor_role: str
+    note: str | None
+    reason: str | None
+    attachments: list[str]
+    department: str | None
+    staff: str | None
+    rating: int | None
+
+
+class TransitionResultOut(BaseModel):
+    incident: IncidentOut
+    transition: TransitionOut
+
+
+class ConflictDetail(BaseModel):
+    message: str
+    status: str = Field(description="The incident's current status.")
+    allowed: list[str] = Field(description="Statuses reachable from the current one.")
+
+
+class ConflictOut(BaseModel):
+    detail: ConflictDetail
+
+
+class LifecycleStepOut(BaseModel):
+    action: str
+    label: str
+    source: str
+    target: str
+    roles: list[str]
+    requires: list[str]
+
+
+# ------------------------------------------------------------------------------------------------ auth
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: str = Field(description="Always bearer.")
+    expires_in: int = Field(description="Seconds until the token expires.")
+    role: str
+    grid: str | None = Field(description="Root of the grid subtree the user may see; null for the whole tree.")
+
+
+class PrincipalOut(BaseModel):
+    name: str
+    role: str
+    grid: str | None
+    kind: str = Field(description="user or api_key")
+
+
+# ----------------------------------------------------------------------------------------------- stats
+
+
+class GridCountOut(BaseModel):
+    code: str
+    name: str
+    level: str
+    incidents: int = Field(description="Incidents in this cell's whole subtree.")
+
+
+class FalseAlarmsOut(BaseModel):
+    rejected: int = Field(description="Rejected as false alarms.")
+    decided: int = Field(description="Filed or rejected (no longer reported).")
+    rate: float | None = Field(description="rejected / decided; null when nothing was decided.")
+
+
+class CameraRuleFalseAlarmsOut(FalseAlarmsOut):
+    camera_id: str
+    rule: str
+
+
+class StatsOut(BaseModel):
+    grid: str = Field(description="Root of the subtree counted.")
+    opened_from: datetime | None
+    opened_to: datetime | None
+    now: datetime = Field(description="The time overdue is judged at.")
+    total: int
+    by_grid: list[GridCountOut] = Field(description="Every cell of the subtree, root first (tree order).")
+    by_category: dict[str, int]
+    by_status: dict[str, int]
+    overdue: int = Field(description="Deadline passed before (or still without) resolution.")
+    false_alarms: FalseAlarmsOut
+    false_alarms_by_camera_rule: list[CameraRuleFalseAlarmsOut]
+    mean_seconds_to: dict[str, float | None] = Field(
+        description="Per status: mean seconds from opening to first reaching it; null when no incident did."
+    )
+
+
+# --------------------------------------------------------------------------------------------- Open311
+
+
+class Open311ServiceOut(BaseModel):
+    service_code: str
+    service_name: str
+    description: str
+    metadata: bool
+    type: str
+    keywords: str
+    group: str
+
+
+class Open311RequestOut(BaseModel):
+    service_request_id: str
+    status: Literal["open", "closed"]
+    status_notes: str | None
+    service_name: str
+    service_code: str
+    description: str
+    agency_responsible: str
+    service_notice: str | None
+    requested_datetime: str
+    updated_datetime: str
+    expected_datetime: str
+    address: str
+    address_id: str | None
+    zipcode: str | None
+    lat: float | None
+    long: float | None
+    media_url: str | None

@@ -1,0 +1,168 @@
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from ingest.health import CameraState
+from tests.api.camera_feed import (
+    CAM_FIRE_LANE,
+    CAM_WALKWAY,
+    CAM_YUQUAN,
+    CELL_FIRE_LANE,
+    CELL_WALKWAY,
+    CELL_YUQUAN,
+    RTSP_PASSWORD,
+    CameraFeed,
+    minutes,
+)
+
+# the password, the user name, and the stream paths that only the URL holds
+SECRETS = [RTSP_PASSWORD, "admin", "/pedestrians", "/fire", "/yuquan"]
+
+
+@pytest.mark.parametrize(
+    "reports",
+    [
+        [],
+        [(CAM_WALKWAY, CameraState.ONLINE, None)],
+        # an error as ingest reports it (already redacted), for every camera
+        [
+            (camera_id, CameraState.OFFLINE, "connection refused: rtsp://***@127.0.0.1:9/stream")
+            for camera_id in (CAM_WALKWAY, CAM_FIRE_LANE, CAM_YUQUAN)
+        ],
+    ],
+)
+@pytest.mark.parametrize("path", ["/cameras", f"/cameras/{CAM_WALKWAY}", f"/cameras/{CAM_FIRE_LANE}"])
+def test_cameras_never_show_the_stream_url_or_its_password(
+    client: TestClient, feed: CameraFeed, path: str, reports: list[tuple[str, CameraState, str | None]]
+) -> None:
+    for camera_id, state, error in reports:
+        feed.camera_status(camera_id, state, minutes(0), last_error=error)
+
+    response = client.get(path)
+
+    assert response.status_code == 200
+    for secret in SECRETS:
+        assert secret not in response.text
+
+
+@pytest.mark.parametrize(
+    ("camera_id", "grid_code", "grid_path", "rules"),
+    [
+        # located from lat/lon: the deepest cell containing the camera
+        (
+            CAM_WALKWAY,
+            CELL_WALKWAY,
+            [
+                ("330106", "西湖区"),
+                ("330106001", "北山街道"),
+                ("330106001001", "宝石山社区"),
+                (CELL_WALKWAY, "宝石山第一网格"),
+            ],
+            ["crowd", "camera_offline"],
+        ),
+        # grid_cell given in the config
+        (
+            CAM_FIRE_LANE,
+            CELL_FIRE_LANE,
+            [
+                ("330106", "西湖区"),
+                ("330106001", "北山街道"),
+                ("330106001001", "宝石山社区"),
+                (CELL_FIRE_LANE, "宝石山第二网格"),
+            ],
+            ["fire_smoke", "camera_offline"],
+        ),
+        (
+            CAM_YUQUAN,
+            CELL_YUQUAN,
+            [
+                ("330106", "西湖区"),
+                ("330106002", "灵隐街道"),
+                ("330106002001", "玉泉社区"),
+                (CELL_YUQUAN, "玉泉第一网格"),
+            ],
+            ["crowd", "camera_offline"],
+        ),
+    ],
+)
+def test_camera_has_its_grid_cell_and_path(
+    client: TestClient, camera_id: str, grid_code: str, grid_path: list[tuple[str, str]], rules: list[str]
+) -> None:
+    listed = {camera["id"]: camera for camera in client.get("/cameras").json()}
+    camera = client.get(f"/cameras/{camera_id}").json()
+
+    assert camera == listed[camera_id]
+    assert camera["grid_code"] == grid_code
+    assert [(ref["code"], ref["name"]) for ref in camera["grid_path"]] == grid_path
+    assert camera["rules"] == rules
+    assert camera["status"] == {
+        "state": "unknown",
+        "since": None,
+        "last_error": None,
+        "frames_decoded": 0,
+        "frames_dropped": 0,
+        "analysed_fps": None,
+    }
+
+
+def test_cameras_listed_in_config_order(client: TestClient) -> None:
+    assert [camera["id"] for camera in client.get("/cameras").json()] == [
+        CAM_WALKWAY,
+        CAM_FIRE_LANE,
+        CAM_YUQUAN,
+    ]
+
+
+@pytest.mark.parametrize(
+    ("reports", "expected"),
+    [
+        ([], {CAM_WALKWAY: "unknown", CAM_FIRE_LANE: "unknown", CAM_YUQUAN: "unknown"}),
+        (
+            [(CAM_WALKWAY, CameraState.CONNECTING)],
+            {CAM_WALKWAY: "connecting", CAM_FIRE_LANE: "unknown", CAM_YUQUAN: "unknown"},
+        ),
+        (
+            [
+                (CAM_WALKWAY, CameraState.CONNECTING),
+                (CAM_WALKWAY, CameraState.ONLINE),
+                (CAM_FIRE_LANE, CameraState.STALLED),
+            ],
+            {CAM_WALKWAY: "online", CAM_FIRE_LANE: "stalled", CAM_YUQUAN: "unknown"},
+        ),
+    ],
+)
+def test_camera_status_is_the_latest_recorded(
+    client: TestClient, feed: CameraFeed, reports: list[tuple[str, CameraState]], expected: dict[str, str]
+) -> None:
+    for i, (camera_id, state) in enumerate(reports):
+        feed.camera_status(camera_id, state, minutes(i))
+
+    states = {camera["id"]: camera["status"]["state"] for camera in client.get("/cameras").json()}
+
+    assert states == expected
+
+
+def test_camera_status_carries_the_recorded_details(client: TestClient, feed: CameraFeed) -> None:
+    feed.camera_status(
+        CAM_FIRE_LANE, CameraState.OFFLINE, minutes(5), last_error="read timed out after 5.0 s"
+    )
+
+    status = client.get(f"/cameras/{CAM_FIRE_LANE}").json()["status"]
+
+    assert status == {
+        "state": "offline",
+        "since": "2026-03-01T08:05:00Z",
+        "last_error": "read timed out after 5.0 s",
+        "frames_decoded": 120,
+        "frames_dropped": 3,
+        "analysed_fps": None,
+    }
+
+
+@pytest.mark.parametrize("camera_id", ["cam-unknown", "34020000001320000099", "%20", "x" * 300])
+def test_unknown_camera_is_404(client: TestClient, camera_id: str) -> None:
+    response = client.get(f"/cameras/{camera_id}")
+
+    assert response.status_code == 404
+    assert "unknown camera" in response.json()["detail"]

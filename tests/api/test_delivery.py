@@ -1,0 +1,372 @@
+"""Delivery to the incident system, through the whole app: incident changes written by the (stand-in) pipelines
+reach a real HTTP endpoint (tests/api/incident_receiver.py) as signed CloudEvents, survive the endpoint failing
+and going away, keep their order per incident, dead-letter after the configured attempts and come back through
+the admin route. On a SQLite file and on PostgreSQL (the store fixtures of tests/models/conftest.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.cli import DEMO_CONFIG
+from api.delivery import (
+    EVENT_CONTENT_TYPE,
+    SIGNATURE_HEADER,
+    cloud_event,
+    encode_event,
+    retry_delay,
+    sign,
+    verify_signature,
+)
+from models import outbox
+from models.config import ServiceConfig, parse_config
+from models.incident import Incident, MessageType
+from models.push import LocalBroker, PushJournal
+from models.store import Store
+from models.views import incident_view
+from tests.api.access import TEST_JWT_SECRET, FakeClock, bearer
+from tests.api.camera_feed import CAM_FIRE_LANE, CAM_WALKWAY, RTSP_BASE, T0, CameraFeed, minutes
+from tests.api.incident_receiver import IncidentReceiver
+from tests.models.conftest import db_url, postgres_admin  # noqa: F401 - the both-backends fixtures
+
+SECRET = "whsec_test_0123456789abcdef"
+DEPLOYMENT = "xihu-test"
+FAST = {"backoff_initial_s": 0.05, "backoff_max_s": 0.3, "timeout_s": 2}
+
+
+# ------------------------------------------------------------------------------------------------- signatures
+
+
+def test_a_signature_verifies_with_the_documented_procedure() -> None:
+    body = b'{"specversion":"1.0","id":"e1","data":{"name":"\xe7\x81\xab"}}'
+    header = sign(SECRET, body, 1_767_225_600)
+    assert header.startswith("t=1767225600,v1=") and len(header.split("v1=")[1]) == 64
+    assert verify_signature(SECRET, body, header, now=1_767_225_600 + 299)
+    # The procedure by hand, as an incident system would write it.
+    import hashlib
+    import hmac
+
+    fields = dict(item.split("=", 1) for item in header.split(","))
+    expected = hmac.new(SECRET.encode(), fields["t"].encode() + b"." + body, hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(expected, fields["v1"])
+
+
+@pytest.mark.parametrize(
+    ("case", "secret", "body", "header", "now"),
+    [
+        ("tampered body", SECRET, b'{"id":"e2"}', sign(SECRET, b'{"id":"e1"}', 1000), 1000),
+        ("tampered timestamp", SECRET, b"{}", sign(SECRET, b"{}", 1000).replace("t=1000", "t=1001"), 1001),
+        ("other secret", "another-secret-0123456", b"{}", sign(SECRET, b"{}", 1000), 1000),
+        ("too old (replay)", SECRET, b"{}", sign(SECRET, b"{}", 1000), 1000 + 301),
+        ("from the future", SECRET, b"{}", sign(SECRET, b"{}", 1000), 1000 - 301),
+        ("empty header", SECRET, b"{}", "", 1000),
+        ("no timestamp", SECRET, b"{}", sign(SECRET, b"{}", 1000).split(",")[1], 1000),
+        ("no v1", SECRET, b"{}", "t=1000", 1000),
+        ("two timestamps", SECRET, b"{}", "t=999," + sign(SECRET, b"{}", 1000), 1000),
+        ("timestamp not a number", SECRET, b"{}", "t=1e3,v1=00", 1000),
+    ],
+)
+def test_a_bad_signature_fails(case: str, secret: str, body: bytes, header: str, now: float) -> None:
+    assert not verify_signature(secret, body, header, now=now), case
+
+
+def test_any_of_several_v1_may_match_while_secrets_rotate() -> None:
+    good = sign(SECRET, b"{}", 1000)
+    assert verify_signature(SECRET, b"{}", f"t=1000,v1={'0' * 64},{good.split(',')[1]}", now=1000)
+
+
+@pytest.mark.parametrize("attempt", [1, 2, 3, 5, 10, 60])
+def test_retry_delays_grow_exponentially_capped_with_full_jitter(attempt: int) -> None:
+    cap = min(0.5 * 2 ** (attempt - 1), 30.0)
+    delays = [retry_delay(attempt, 0.5, 30.0) for _ in range(200)]
+    assert all(0 <= d <= cap for d in delays)
+    assert max(delays) > cap / 2  # jittered over the whole range, not stuck at 0
+
+
+def test_cloud_event_shape() -> None:
+    event = outbox.OutboxEvent(
+        seq=42, id="abc", type="incident.opened", incident_id="inc-1", camera_id="cam-1", time=T0, is_test=False,
+        data={"id": "inc-1", "name": "火"},
+    )  # fmt: skip
+    envelope = cloud_event(event, "xihu")
+    assert envelope == {
+        "specversion": "1.0",
+        "id": "abc",
+        "source": "urn:xueliang:xihu/cameras/cam-1",
+        "type": "cn.xueliang.incident.opened",
+        "subject": "inc-1",
+        "time": "2026-03-01T08:00:00Z",
+        "datacontenttype": "application/json",
+        "sequence": "00000000000000000042",
+        "data": {"id": "inc-1", "name": "火"},
+    }
+    assert "火".encode() in encode_event(envelope)
+
+
+# -------------------------------------------------------------------------------------------- the app, for real
+
+
+def delivery_config(tmp_path: Path, store_url: str, endpoints: dict[str, dict[str, Any]]) -> ServiceConfig:
+    """The demo config on `store_url` with these delivery endpoints (secrets from the environment)."""
+    raw: dict[str, Any] = yaml.safe_load(DEMO_CONFIG.read_text(encoding="utf-8"))
+    raw["store"] = {"url": store_url, "data_dir": str(tmp_path / "data")}
+    raw["auth"]["jwt_secret"] = TEST_JWT_SECRET
+    raw["delivery"] = {"deployment": DEPLOYMENT, "poll_interval_s": 0.1, "endpoints": endpoints}
+    return parse_config(raw, environ={"XUELIANG_DEMO_RTSP": RTSP_BASE, "XL_TEST_DELIVERY_SECRET": SECRET})
+
+
+def endpoint(receiver: IncidentReceiver, path: str = "/events", **settings: Any) -> dict[str, Any]:
+    return {"url": receiver.url(path), "secret": "${XL_TEST_DELIVERY_SECRET}", **FAST, **settings}
+
+
+@contextmanager
+def running_app(config: ServiceConfig) -> Iterator[tuple[TestClient, CameraFeed]]:
+    """The API (no cameras; its lifespan runs the delivery worker) and a feed writing incidents into its store and
+    publishing to its broker, as camera pipelines do. The client is signed in as the demo admin."""
+    broker = LocalBroker()
+    clock = FakeClock(T0)
+    store = Store(config.store.url.get_secret_value())
+    store.migrate()
+    try:
+        app = create_app(config, run_cameras=False, broker=broker, clock=clock)
+        with TestClient(app, headers=bearer(config, "admin", T0)) as client:
+            yield client, CameraFeed(config, PushJournal(store, broker))
+    finally:
+        store.close()
+
+
+def update(feed: CameraFeed, incident: Incident, at: Any, count: int) -> Incident:
+    updated = incident.model_copy(update={"updated_at": at, "peak_count": count})
+    feed.messages.append(feed.journal.incident(updated, MessageType.INCIDENT_UPDATED.value, incident_view))
+    return updated
+
+
+def settled(client: TestClient, timeout: float = 5.0) -> list[dict[str, Any]]:
+    """GET /deliveries once nothing is pending (the receiver may have answered before the worker recorded it)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        counts: list[dict[str, Any]] = client.get("/deliveries").json()
+        if not any(endpoint["pending"] for endpoint in counts):
+            return counts
+        assert time.monotonic() < deadline, f"still pending after {timeout} s: {counts}"
+        time.sleep(0.05)
+
+
+def outbox_ids(feed: CameraFeed) -> set[str]:
+    with feed.journal.store.engine.connect() as connection:
+        return {e.id for e in outbox.list_events(connection, limit=100_000)}
+
+
+def write_changes(feed: CameraFeed, incidents: int, *, start: float = 0) -> list[Incident]:
+    """`incidents` incidents, each opened, updated twice and closed, their changes interleaved."""
+    opened = [
+        feed.open_incident(CAM_WALKWAY if n % 2 else CAM_FIRE_LANE, "crowd" if n % 2 else "fire_smoke",
+                           minutes(start + n / 100), magnitude=5, count=5)
+        for n in range(incidents)
+    ]  # fmt: skip
+    for step in (1, 2):
+        opened = [
+            update(feed, incident, minutes(start + step + n / 100), 5 + step)
+            for n, incident in enumerate(opened)
+        ]
+    return [feed.close_incident(incident, minutes(start + 3 + n / 100)) for n, incident in enumerate(opened)]
+
+
+def test_changes_arrive_as_signed_cloudevents_of_the_incident_view(tmp_path: Path, db_url: str) -> None:  # noqa: F811
+    with IncidentReceiver(SECRET) as receiver:
+        config = delivery_config(tmp_path, db_url, {"grid-center": endpoint(receiver)})
+        with running_app(config) as (client, feed):
+            [closed] = write_changes(feed, 1)
+            receiver.wait_until(lambda r: len(r.accepted_ids()) == 4, 10, "4 changes")
+            events = receiver.accepted_events()
+            requests = receiver.snapshot()
+    assert [e["type"] for e in events] == [
+        "cn.xueliang.incident.opened", "cn.xueliang.incident.updated", "cn.xueliang.incident.updated",
+        "cn.xueliang.incident.closed",
+    ]  # fmt: skip
+    assert [e["data"] for e in events] == [m.data for m in feed.messages]  # what the live feed carried
+    assert events[-1]["data"]["closed_at"] is not None and events[-1]["data"]["id"] == closed.id
+    for event in events:
+        assert event["specversion"] == "1.0" and event["datacontenttype"] == "application/json"
+        assert event["source"] == f"urn:xueliang:{DEPLOYMENT}/cameras/{closed.camera_id}"
+        assert event["subject"] == closed.id and len(event["id"]) == 32
+        assert event["time"].endswith("Z")
+    assert len({e["id"] for e in events}) == 4
+    assert [e["sequence"] for e in events] == sorted(e["sequence"] for e in events)
+    assert all(
+        r.content_type == EVENT_CONTENT_TYPE and r.signature_ok and r.path == "/events" for r in requests
+    )
+    assert all(r.signature.startswith("t=") for r in requests) and SIGNATURE_HEADER == "X-Xueliang-Signature"
+
+
+def test_receiver_down_for_a_while_then_back_everything_arrives_in_order(
+    tmp_path: Path,
+    db_url: str,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The endpoint first answers 503, then is not there at all (connection refused), then comes back flaky
+    (every 4th request 503): every change arrives, each id at least once, one incident's changes in order."""
+    caplog.set_level(logging.DEBUG, logger="api.delivery")
+    receiver = IncidentReceiver(SECRET).start()
+    receiver.status = 503
+    config = delivery_config(tmp_path, db_url, {"grid-center": endpoint(receiver, max_attempts=1000)})
+    try:
+        with running_app(config) as (client, feed):
+            write_changes(feed, 10)
+            receiver.wait_until(lambda r: len(r.requests) >= 20, 10, "20 refused requests")
+            receiver.stop()  # now nobody listens
+            write_changes(feed, 5, start=10)
+            time.sleep(1.0)
+            refused_meanwhile = client.get("/deliveries").json()
+            receiver.status, receiver.fail_every = 200, 4
+            receiver.start()
+            expected = outbox_ids(feed)
+            receiver.wait_until(lambda r: r.accepted_ids() >= expected, 30, "every change accepted")
+            counts = settled(client)
+    finally:
+        receiver.stop()
+    assert len(expected) == 15 * 4
+    assert refused_meanwhile == [
+        {
+            "endpoint": "grid-center",
+            "configured": True,
+            "enabled": True,
+            "pending": 60,
+            "delivered": 0,
+            "dead": 0,
+        }
+    ]
+    assert counts[0]["delivered"] == 60 and counts[0]["pending"] == 0 and counts[0]["dead"] == 0
+    assert receiver.order_violations() == []
+    assert all(r.signature_ok for r in receiver.requests)
+    failed = [r for r in receiver.requests if not r.accepted]
+    assert len(failed) >= 20 + 60 // 4 - 1  # the 503s of the first phase, and the flaky ones after
+    # In the first phase each incident had only its first change out: the others waited behind it.
+    first_phase = receiver.requests[:20]
+    assert {r.event["type"] for r in first_phase} == {"cn.xueliang.incident.opened"}
+    log_text = caplog.text
+    assert "grid-center" in log_text and SECRET not in log_text and receiver.url() not in log_text
+
+
+def test_dead_letter_after_max_attempts_then_redelivery_through_the_admin_route(
+    tmp_path: Path,
+    db_url: str,  # noqa: F811
+) -> None:
+    receiver = IncidentReceiver(SECRET).start()
+    receiver.status = 500
+    config = delivery_config(tmp_path, db_url, {"grid-center": endpoint(receiver, max_attempts=3)})
+    try:
+        with running_app(config) as (client, feed):
+            opened = feed.open_incident(CAM_WALKWAY, "crowd", minutes(0), magnitude=7, count=7)
+            feed.close_incident(opened, minutes(1))
+            deadline = time.monotonic() + 10
+            while not (page := client.get("/deliveries/dead-letters").json())["items"]:
+                assert time.monotonic() < deadline, "no dead letter in 10 s"
+                time.sleep(0.05)
+            time.sleep(0.3)  # time enough for the closed change to be (wrongly) sent, if it were
+            attempts_seen = receiver.snapshot()
+            [letter] = page["items"]
+
+            # Who may see and redeliver: admins only.
+            assert client.get("/deliveries/dead-letters", headers={"Authorization": ""}).status_code == 401
+            operator = bearer(config, "beishan", T0)
+            assert client.get("/deliveries/dead-letters", headers=operator).status_code == 403
+            assert (
+                client.post(
+                    f"/deliveries/dead-letters/{letter['id']}/redeliver", headers=operator
+                ).status_code
+                == 403
+            )
+            assert client.post("/deliveries/dead-letters/999999/redeliver").status_code == 404
+
+            receiver.status = 200
+            redelivered = client.post(f"/deliveries/dead-letters/{letter['id']}/redeliver")
+            receiver.wait_until(lambda r: len(r.accepted_ids()) == 2, 10, "both changes accepted")
+            again = client.post(f"/deliveries/dead-letters/{letter['id']}/redeliver")
+            after = client.get("/deliveries/dead-letters").json()
+    finally:
+        receiver.stop()
+    assert page["total"] == 1
+    assert letter["state"] == "dead" and letter["attempts"] == 3 and letter["last_status"] == 500
+    assert (
+        letter["last_error"] == "HTTP 500" and letter["waiting"] == 1 and letter["endpoint"] == "grid-center"
+    )
+    assert letter["event_type"] == "cn.xueliang.incident.opened" and letter["incident_id"] == opened.id
+    assert [r.event["id"] for r in attempts_seen] == [
+        letter["event_id"]
+    ] * 3  # the closed change never went out
+    assert redelivered.status_code == 200
+    assert redelivered.json()["state"] == "pending" and redelivered.json()["attempts"] == 0
+    assert again.status_code == 409 and after == {"items": [], "total": 0, "limit": 50, "offset": 0}
+    assert [e["type"] for e in receiver.accepted_events()] == [
+        "cn.xueliang.incident.opened", "cn.xueliang.incident.closed",
+    ]  # fmt: skip
+    assert receiver.accepted_events()[0]["id"] == letter["event_id"]  # the same id as every attempt before
+    assert receiver.order_violations() == []
+    assert SECRET not in str(page) and receiver.url() not in str(page)
+
+
+def test_test_incidents_go_only_to_endpoints_that_ask_for_them(tmp_path: Path, db_url: str) -> None:  # noqa: F811
+    with IncidentReceiver(SECRET) as receiver:
+        endpoints = {
+            "grid-center": endpoint(receiver, "/center"),
+            "lab": endpoint(receiver, "/lab", include_tests=True),
+        }
+        config = delivery_config(tmp_path, db_url, endpoints)
+        with running_app(config) as (_client, feed):
+            test = feed.open_incident(CAM_WALKWAY, "crowd", minutes(0), magnitude=7, count=7, is_test=True)
+            real = feed.open_incident(CAM_WALKWAY, "crowd", minutes(1), magnitude=7, count=7)
+            receiver.wait_until(
+                lambda r: len(r.accepted_ids("/lab")) == 2 and len(r.accepted_ids("/center")) == 1, 10
+            )
+            time.sleep(0.3)
+    assert [e["subject"] for e in receiver.accepted_events("/center")] == [real.id]
+    assert sorted(e["subject"] for e in receiver.accepted_events("/lab")) == sorted([test.id, real.id])
+    # Each endpoint is a delivery of its own: the same change carries the same id to both.
+    [lab_real] = [e for e in receiver.accepted_events("/lab") if e["subject"] == real.id]
+    assert lab_real["id"] == receiver.accepted_events("/center")[0]["id"]
+
+
+def test_a_restarted_app_delivers_what_the_last_run_left(tmp_path: Path, db_url: str) -> None:  # noqa: F811
+    receiver = IncidentReceiver(SECRET)  # not started: connections refused
+    config = delivery_config(tmp_path, db_url, {"grid-center": endpoint(receiver)})
+    with running_app(config) as (_client, feed):
+        write_changes(feed, 3)
+        expected = outbox_ids(feed)
+        time.sleep(0.3)
+    with receiver, running_app(config) as (client, _feed):
+        receiver.wait_until(lambda r: r.accepted_ids() == expected, 10, "the last run's changes")
+        assert settled(client)[0]["delivered"] == 12
+    assert len(expected) == 12 and receiver.order_violations() == []
+
+
+def test_a_disabled_endpoint_keeps_its_changes_for_later(tmp_path: Path, db_url: str) -> None:  # noqa: F811
+    with IncidentReceiver(SECRET) as receiver:
+        disabled = delivery_config(tmp_path, db_url, {"grid-center": endpoint(receiver, enabled=False)})
+        with running_app(disabled) as (client, feed):
+            write_changes(feed, 2)
+            time.sleep(0.3)
+            assert receiver.requests == []
+            expected = outbox_ids(feed)
+        enabled = delivery_config(tmp_path, db_url, {"grid-center": endpoint(receiver)})
+        with running_app(enabled):
+            receiver.wait_until(lambda r: r.accepted_ids() == expected, 10, "the waiting changes")
+
+
+def test_no_endpoints_no_delivery(tmp_path: Path, db_url: str) -> None:  # noqa: F811
+    config = delivery_config(tmp_path, db_url, {})
+    with running_app(config) as (client, feed):
+        write_changes(feed, 1)
+        assert client.get("/deliveries").json() == []
+        assert client.get("/deliveries/dead-letters").json()["total"] == 0
+    assert len(outbox_ids(feed)) == 4  # written all the same: an endpoint configured later may replay them
