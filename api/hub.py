@@ -1,11 +1,18 @@
 """Websocket fan-out. Each client has its own bounded queue and subscription filter; a slow client is
-disconnected when its queue overflows and never slows the others."""
+disconnected when its queue overflows and never slows the others.
+
+A published message is encoded to JSON text once, here, and that one string is queued for every client that
+wants it (the ws route sends it as is): at 500 clients the per-client cost is a queue append and a frame send,
+not a dict, a `json.dumps` and a task each.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
-from dataclasses import dataclass, field
+from collections import deque
+from dataclasses import dataclass
 from typing import Any
 
 from models.incident import PushMessage
@@ -29,13 +36,6 @@ class Subscription:
         return self.category_code is None or message.category_code == self.category_code
 
 
-@dataclass(eq=False)
-class Client:
-    subscription: Subscription
-    queue: asyncio.Queue[PushMessage | None] = field(default_factory=lambda: asyncio.Queue(maxsize=1000))
-    overflowed: bool = False
-
-
 def message_json(message: PushMessage) -> dict[str, Any]:
     return {
         "seq": message.seq,
@@ -45,37 +45,118 @@ def message_json(message: PushMessage) -> dict[str, Any]:
     }
 
 
+def encode(payload: dict[str, Any]) -> str:
+    """JSON text as Starlette's `send_json` writes it (compact, UTF-8 kept as is)."""
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+
+
+def message_text(message: PushMessage) -> str:
+    return encode(message_json(message))
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A message as sent: its seq (for the sender's strictly-increasing check) and its encoded JSON text, one
+    object shared by every client's queue."""
+
+    seq: int
+    text: str
+
+
+class Client:
+    """One websocket's queue. Its sender (the ws route) waits on it, then sends everything queued in one go.
+
+    `pending` holds every message accepted and not yet sent, the one being sent included (it is removed once
+    sent), so the bound is on everything the client is behind by: `queue_size` waiting plus the one in the send.
+    """
+
+    def __init__(self, subscription: Subscription, queue_size: int = 1000) -> None:
+        self.subscription = subscription
+        self.queue_size = queue_size
+        self.pending: deque[Outgoing] = deque()
+        self.overflowed = False
+        self.closed = False
+        self._waiter: asyncio.Future[bool] | None = None
+
+    def offer(self, outgoing: Outgoing) -> None:
+        """Queue a message (event loop only). On overflow, stop queueing and wake the sender to close."""
+        if self.overflowed or self.closed:
+            return
+        if len(self.pending) > self.queue_size:
+            self.overflowed = True
+            log.warning("websocket client too slow (queue of %d full); disconnecting it", self.queue_size)
+            # Nothing after the overflow is queued: what the client received before the close has no gap, so
+            # resuming with `after=<its last seq>` loses nothing. The sender closes after the send in progress.
+        else:
+            self.pending.append(outgoing)
+        self._wake(True)
+
+    def close(self) -> None:
+        """The connection is gone (its reader saw the disconnect): wake the sender to stop."""
+        self.closed = True
+        self._wake(True)
+
+    def _wake(self, value: bool) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(value)
+
+    async def wait(self, timeout: float) -> bool:
+        """Until something is queued, the queue overflowed or the client closed (True), or `timeout` s (False)."""
+        if self.pending or self.overflowed or self.closed:
+            return True
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[bool] = loop.create_future()
+        self._waiter = waiter
+        timer = loop.call_later(timeout, _expire, waiter)
+        try:
+            return await waiter
+        finally:
+            timer.cancel()
+            self._waiter = None
+
+
+def _expire(waiter: asyncio.Future[bool]) -> None:
+    if not waiter.done():
+        waiter.set_result(False)
+
+
 class WebsocketHub:
     def __init__(self, loop: asyncio.AbstractEventLoop, queue_size: int = 1000) -> None:
         self.loop = loop
         self.queue_size = queue_size
         self.clients: set[Client] = set()
+        # clients grouped by subscription: each distinct filter is evaluated once per message, not once per client
+        self._by_subscription: dict[Subscription, set[Client]] = {}
 
     def add(self, subscription: Subscription) -> Client:
-        client = Client(subscription, asyncio.Queue(maxsize=self.queue_size))
+        client = Client(subscription, self.queue_size)
         self.clients.add(client)
+        self._by_subscription.setdefault(subscription, set()).add(client)
         return client
 
     def remove(self, client: Client) -> None:
         self.clients.discard(client)
+        group = self._by_subscription.get(client.subscription)
+        if group is not None:
+            group.discard(client)
+            if not group:
+                del self._by_subscription[client.subscription]
 
     def publish_threadsafe(self, message: PushMessage) -> None:
-        """Called from pipeline threads (a broker subscriber): hand the message to the event loop."""
+        """Called from pipeline threads (a broker subscriber): encode the message here, off the event loop, then
+        hand it to the loop."""
         if not self.loop.is_closed():
-            self.loop.call_soon_threadsafe(self.publish, message)
+            self.loop.call_soon_threadsafe(
+                self._fan_out, message, Outgoing(message.seq, message_text(message))
+            )
 
     def publish(self, message: PushMessage) -> None:
-        for client in list(self.clients):
-            if client.overflowed or not client.subscription.wants(message):
-                continue
-            try:
-                client.queue.put_nowait(message)
-            except asyncio.QueueFull:
-                client.overflowed = True
-                log.warning("websocket client too slow (queue of %d full); disconnecting it", self.queue_size)
-                # Drop everything queued, not just the oldest message: what the client received before the close
-                # must have no gap, so that resuming with `after=<its last seq>` loses nothing. Then wake its
-                # sender so it sees the overflow and closes.
-                while not client.queue.empty():
-                    client.queue.get_nowait()
-                client.queue.put_nowait(None)
+        """Fan a message out to every client that wants it (event loop only)."""
+        self._fan_out(message, Outgoing(message.seq, message_text(message)))
+
+    def _fan_out(self, message: PushMessage, outgoing: Outgoing) -> None:
+        for subscription, group in list(self._by_subscription.items()):
+            if subscription.wants(message):
+                for client in list(group):
+                    client.offer(outgoing)

@@ -27,7 +27,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from api.auth import OutsideScope
 from api.deps import WsConfigDep, WsGridTreeDep, WsHubDep, WsPrincipalDep, WsStoreDep
-from api.hub import CLOSE_TOO_SLOW, Subscription, message_json
+from api.hub import CLOSE_TOO_SLOW, Client, Subscription, encode, message_text
 from models.incident import PushMessage
 from models.store import Store
 
@@ -37,6 +37,7 @@ CLOSE_BAD_REQUEST = 1008
 CLOSE_UNAUTHENTICATED = 4401  # like HTTP 401: no credentials, or invalid ones
 REPLAY_PAGE = 500
 MAX_SEQ = 2**63 - 1  # the log's seq is a signed 64-bit integer
+SEND_SLICE = 64  # messages one client sends before letting the others run
 
 
 @router.websocket("/ws")
@@ -85,37 +86,40 @@ async def live(
             websocket, store, subscription, int(after) if after is not None else None, now_seq
         )
         receiver = asyncio.create_task(_drain_incoming(websocket))
-        getter: asyncio.Task[PushMessage | None] | None = None
+        receiver.add_done_callback(lambda _: client.close())  # the client went away: wake the sender to stop
         try:
-            while True:
-                if getter is None:
-                    getter = asyncio.create_task(client.queue.get())
-                done, _ = await asyncio.wait(
-                    {getter, receiver},
-                    timeout=config.server.websocket_heartbeat_s,
-                    return_when=asyncio.FIRST_COMPLETED,
-                )
-                if receiver in done:
-                    return
-                if getter not in done:  # quiet for a heartbeat interval: show the link is alive
-                    await websocket.send_json(heartbeat_json(last_sent))
-                    continue
-                message, getter = getter.result(), None
-                if message is None:
-                    await websocket.close(CLOSE_TOO_SLOW, "client too slow: message queue overflowed")
-                    return
-                if message.seq <= last_sent:
-                    continue
-                await websocket.send_json(message_json(message))
-                last_sent = message.seq
+            await _send_live(websocket, client, last_sent, config.server.websocket_heartbeat_s)
         finally:
             receiver.cancel()
-            if getter is not None:
-                getter.cancel()
     except (WebSocketDisconnect, RuntimeError):
         pass
     finally:
         hub.remove(client)
+
+
+async def _send_live(websocket: WebSocket, client: Client, last_sent: int, heartbeat_s: float) -> None:
+    """The client's one sender: wait until something is queued, then send everything queued, each message's
+    pre-encoded text as is (no task, dict or JSON encoding per message). Returns when the client has gone."""
+    pending = client.pending
+    while True:
+        if not await client.wait(heartbeat_s):  # quiet for a heartbeat interval: show the link is alive
+            await websocket.send_text(encode(heartbeat_json(last_sent)))
+            continue
+        sent = 0
+        while pending and not client.overflowed and not client.closed:
+            outgoing = pending[0]
+            if outgoing.seq > last_sent:  # a message the backlog already sent is skipped
+                await websocket.send_text(outgoing.text)
+                last_sent = outgoing.seq
+                sent += 1
+                if sent % SEND_SLICE == 0:
+                    await asyncio.sleep(0)  # a send that does not block does not yield: let other clients run
+            pending.popleft()
+        if client.overflowed:
+            await websocket.close(CLOSE_TOO_SLOW, "client too slow: message queue overflowed")
+            return
+        if client.closed:
+            return
 
 
 def heartbeat_json(last_seq: int) -> dict[str, Any]:
@@ -133,7 +137,7 @@ async def _send_backlog(
         backlog: list[PushMessage] = await asyncio.to_thread(store.latest_camera_messages)
         for message in backlog:
             if message.seq <= now_seq and subscription.wants(message):
-                await websocket.send_json(message_json(message))
+                await websocket.send_text(message_text(message))
         return now_seq
     last_sent = after
     while True:
@@ -145,7 +149,7 @@ async def _send_backlog(
             category_code=subscription.category_code,
         )
         for message in page:
-            await websocket.send_json(message_json(message))
+            await websocket.send_text(message_text(message))
             last_sent = message.seq
         if len(page) < REPLAY_PAGE:
             return last_sent
