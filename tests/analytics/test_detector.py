@@ -5,8 +5,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+import supervision as sv
 
-from analytics.detector import LABEL_KEY, UltralyticsDetector, with_label
+from analytics.detector import LABEL_KEY, UltralyticsDetector, merge_within_label, with_label
 from analytics.model_files import ModelUnavailableError, resolve_weights
 from ingest.demo.footage import FIRE_STILLS, pedestrian_clip
 from models.config import UltralyticsModelConfig
@@ -44,6 +45,51 @@ def test_people_model_counts_pedestrians(real_detectors):
     # vtest.avi's first frame shows 5-7 walkers (counted by eye); both Normal and Fall classes mean a person.
     assert 4 <= len(found) <= 9
     assert set(found.data[LABEL_KEY]) == {"person"}
+
+
+def synthetic(boxes: list[tuple[float, float, float, float]], scores: list[float], labels: list[str]) -> sv.Detections:
+    detections = sv.Detections(
+        xyxy=np.array(boxes, dtype=float),
+        confidence=np.array(scores, dtype=float),
+        class_id=np.arange(len(boxes)),
+    )
+    detections.data[LABEL_KEY] = np.array(labels, dtype=object)
+    return detections
+
+
+def test_two_classes_on_one_person_count_once_and_keep_the_confident_box():
+    # A "Normal" (class 0) and a "Fall" (class 1) box on the same walker, and a second walker elsewhere.
+    found = synthetic(
+        [(100, 100, 140, 220), (102, 98, 141, 222), (300, 100, 340, 220)], [0.55, 0.8, 0.7], ["person"] * 3
+    )
+    merged = merge_within_label(found, 0.7)
+    assert len(merged) == 2
+    assert sorted(merged.confidence.tolist()) == [0.7, 0.8]
+
+
+def test_fire_inside_smoke_is_not_merged():
+    found = synthetic([(10, 10, 200, 200), (12, 12, 198, 199)], [0.9, 0.6], ["smoke", "fire"])
+    assert sorted(merge_within_label(found, 0.7).data[LABEL_KEY].tolist()) == ["fire", "smoke"]
+
+
+def test_people_model_never_reports_one_walker_twice(real_detectors):
+    # At ultralytics' default NMS IoU (0.7) the yellow jacket on vtest's lawn comes back as two boxes (IoU ~0.58)
+    # in every frame, and some walkers as two; the demo's people model merges boxes above its `nms_iou` (0.5).
+    nms_iou = real_detectors["people"].config.nms_iou
+    assert nms_iou == 0.5
+    capture = cv2.VideoCapture(str(pedestrian_clip()))
+    frames = []
+    for index in range(0, 400, 40):
+        capture.set(cv2.CAP_PROP_POS_FRAMES, index)
+        ok, frame = capture.read()
+        assert ok
+        frames.append(frame)
+    capture.release()
+    for frame in frames:
+        found = real_detectors["people"].detect(frame)
+        ious = sv.box_iou_batch(found.xyxy, found.xyxy)
+        np.fill_diagonal(ious, 0)
+        assert ious.max(initial=0) <= nms_iou
 
 
 def test_empty_image_gives_empty_detections(real_detectors):
