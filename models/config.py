@@ -483,6 +483,13 @@ class DeliveryConfig(Strict):
         le=60,
         description="How often the worker looks for due retries; new changes are picked up at once.",
     )
+    retain_delivered_days: float = Field(
+        default=30.0,
+        gt=0,
+        description="Changes older than this that every configured endpoint has received (or that no endpoint "
+        "takes) are removed from the outbox, with their delivery records, once an hour. Pending changes and dead "
+        "letters are kept whatever their age. The incidents themselves are never removed.",
+    )
     endpoints: dict[str, DeliveryEndpointConfig] = Field(
         default_factory=dict,
         description="Incident-system endpoints by name (lower-case letters, digits, _ and -). Each receives every "

@@ -31,7 +31,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -39,6 +39,7 @@ from sqlalchemy import (
     Column,
     ColumnElement,
     Connection,
+    CursorResult,
     ForeignKey,
     Identity,
     Index,
@@ -459,6 +460,28 @@ def delivery_counts(executor: Executor) -> dict[str, dict[str, int]]:
     for endpoint, state, count in rows:
         counts.setdefault(endpoint, {})[state] = int(count)
     return counts
+
+
+def prune(executor: Executor, *, endpoints: list[str], before: datetime) -> int:
+    """Remove the changes written before `before` that are done with: admitted by every endpoint in `endpoints`
+    (the configured ones) and delivered to each, or, with no endpoints, simply old. Pending deliveries and dead
+    letters keep their change. Returns how many changes were removed."""
+    old_enough = [outbox_events.c.created_at < before]
+    if endpoints:
+        admitted_by_all = select(func.min(outbox_cursors.c.last_event_seq)).where(
+            outbox_cursors.c.endpoint.in_(endpoints)
+        )
+        unfinished = select(outbox_deliveries.c.event_seq).where(
+            outbox_deliveries.c.state != DeliveryState.DELIVERED.value
+        )
+        old_enough += [
+            outbox_events.c.seq <= admitted_by_all.scalar_subquery(),
+            outbox_events.c.seq.not_in(unfinished),
+        ]
+    done = select(outbox_events.c.seq).where(*old_enough)
+    executor.execute(outbox_deliveries.delete().where(outbox_deliveries.c.event_seq.in_(done)))
+    result = executor.execute(outbox_events.delete().where(outbox_events.c.seq.in_(done)))
+    return int(cast(CursorResult[Any], result).rowcount or 0)
 
 
 def list_events(executor: Executor, *, after_seq: int = 0, limit: int = 1000) -> list[OutboxEvent]:

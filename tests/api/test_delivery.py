@@ -370,3 +370,29 @@ def test_no_endpoints_no_delivery(tmp_path: Path, db_url: str) -> None:  # noqa:
         assert client.get("/deliveries").json() == []
         assert client.get("/deliveries/dead-letters").json()["total"] == 0
     assert len(outbox_ids(feed)) == 4  # written all the same: an endpoint configured later may replay them
+
+
+def test_the_service_forgets_delivered_changes_after_the_retention_time(tmp_path: Path, db_url: str) -> None:  # noqa: F811
+    receiver = IncidentReceiver(SECRET)  # started only for the second run
+    config = delivery_config(tmp_path, db_url, {"grid-center": endpoint(receiver)})
+    with running_app(config) as (_client, feed):
+        write_changes(feed, 1)
+        time.sleep(0.3)
+    with receiver, running_app(config) as (client, feed):
+        receiver.wait_until(lambda r: len(r.accepted_ids()) == 4, 10, "4 changes")
+        settled(client)
+    delivered = outbox_ids(feed)
+    assert len(delivered) == 4 and delivered == receiver.accepted_ids()  # kept: 30 days by default
+
+    short = config.model_copy(
+        update={"delivery": config.delivery.model_copy(update={"retain_delivered_days": 1 / 86_400})}
+    )
+    with running_app(short) as (_client, feed):  # the receiver is gone: this change stays owed
+        feed.open_incident(CAM_WALKWAY, "crowd", minutes(10), magnitude=5, count=5)
+        time.sleep(1.2)  # everything is now older than the retention time (one second)
+    with running_app(short) as (_client, feed):  # pruning runs as the service starts, then hourly
+        deadline = time.monotonic() + 5
+        while len(outbox_ids(feed)) > 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        left = outbox_ids(feed)
+    assert len(left) == 1 and not left & delivered  # only the change the receiver has not taken

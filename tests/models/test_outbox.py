@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import pytest
@@ -284,3 +284,38 @@ def test_concurrent_workers_never_claim_the_same_delivery(store: Store) -> None:
     assert not errors, errors
     assert len(claimed) == len(set(claimed)) == 40
     assert run(store, outbox.delivery_counts) == {EP: {"delivered": 40}}
+
+
+# ------------------------------------------------------------------------------------------------ retention
+
+
+def test_pruning_removes_only_old_changes_every_endpoint_has_received(store: Store) -> None:
+    a = record(store, "a", 2)
+    b = record(store, "b", 1)
+    admitted(store)
+    admitted(store, endpoint="other")
+    for endpoint in (EP, "other"):
+        heads = claim(store, endpoint=endpoint)
+        assert ids(heads) == [a[0], b[0]]
+        run(store, outbox.ack, heads[0].delivery_id, now=T0, status=200)
+        if endpoint == EP:
+            run(store, outbox.ack, heads[1].delivery_id, now=T0, status=200)
+        else:  # b's change is still owed to "other"
+            run(store, outbox.dead_letter, heads[1].delivery_id, now=T0, error="HTTP 400", status=400)
+    now = datetime.now(UTC)
+    endpoints = [EP, "other"]
+
+    assert run(store, outbox.prune, endpoints=endpoints, before=now - timedelta(days=1)) == 0  # all too recent
+    assert run(store, outbox.prune, endpoints=endpoints, before=now + timedelta(days=1)) == 1
+    assert [e.id for e in run(store, outbox.list_events)] == [a[1], b[0]]  # a[1] pending, b[0] a dead letter
+    assert run(store, outbox.delivery_counts) == {EP: {"pending": 1, "delivered": 1}, "other": {"dead": 1, "pending": 1}}
+    assert ids(claim(store)) == [a[1]]  # what is left still goes out in order
+
+    # A change not yet admitted by an endpoint (written after its cursor) is kept even when nothing is pending.
+    c = record(store, "c", 1)
+    assert run(store, outbox.prune, endpoints=endpoints, before=now + timedelta(days=1)) == 0
+    assert c[0] in [e.id for e in run(store, outbox.list_events)]
+
+    # With no endpoint configured, nothing will ever be owed: old changes simply go.
+    assert run(store, outbox.prune, endpoints=[], before=now + timedelta(days=1)) == 3
+    assert run(store, outbox.list_events) == [] and run(store, outbox.delivery_counts) == {}
