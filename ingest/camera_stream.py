@@ -13,6 +13,13 @@ camera OFFLINE with a redacted reason and schedules a reconnect after a capped, 
 exponential backoff. A watchdog thread marks a connected camera STALLED when no frame came for
 `stall_timeout_s` (the decode thread cannot: it is blocked in a read). Nothing here raises into the
 caller's thread after `start()`: a dead camera is never fatal.
+
+Keyframes only (`decode_keyframes_only()`, called by analysis after each frame while a scene is still):
+the source decodes keyframes only, so frames come once a GOP. Liveness then counts packets, not frames
+(a 4 s GOP must not look like a stall). After handing over a keyframe in this mode, the decode thread
+waits (at most `VERDICT_WAIT_S`) for analysis's verdict on it before it reads on: when that keyframe shows
+motion, full decoding resumes with the very next frame (it references the keyframe), so the added delay is
+at most one GOP. A verdict that comes later switches at the next keyframe.
 """
 
 from __future__ import annotations
@@ -30,9 +37,12 @@ from ingest.frames import VideoFrame
 from ingest.health import CameraHealth, CameraState
 from ingest.redact import redact_text, redact_url, url_secrets
 from ingest.sampling import FrameSampler
-from ingest.sources import FrameSource, PyAVSource, SourceError
+from ingest.sources import DEFAULT_MAX_KEYFRAME_INTERVAL_S, FrameSource, PyAVSource, SourceError
 
 logger = logging.getLogger(__name__)
+# How long the decode thread waits, after a keyframe handed over while decoding keyframes only, for analysis to
+# say whether to go on that way: enough for a detection on a busy machine, short enough for the socket's buffer.
+VERDICT_WAIT_S = 1.0
 _LOG_LEVELS = {
     CameraState.CONNECTING: logging.DEBUG,  # every reconnect attempt: too chatty for INFO
     CameraState.ONLINE: logging.INFO,
@@ -118,6 +128,7 @@ class CameraStream:
         on_health: Callable[[CameraHealth], None] | None = None,
         clock: Callable[[], float] = time.time,
         source_factory: Callable[[], FrameSource] | None = None,
+        max_keyframe_interval_s: float = DEFAULT_MAX_KEYFRAME_INTERVAL_S,
     ) -> None:
         self.camera_id = camera_id
         self.url = url
@@ -138,6 +149,10 @@ class CameraStream:
         self._stop = threading.Event()
         self._slot = NewestFrameSlot()
         self._source_factory = source_factory or self._pyav_source
+        self.max_keyframe_interval_s = max_keyframe_interval_s
+        self._keyframes_only = False  # what analysis asked for (read by the source before each packet)
+        self._verdict = threading.Condition()  # guards _verdict_frame_id
+        self._verdict_frame_id = -1  # the last frame analysis gave its verdict on
         self._decode_thread: threading.Thread | None = None
         self._watchdog_thread: threading.Thread | None = None
         self._lock = threading.Lock()  # guards the fields below
@@ -196,6 +211,24 @@ class CameraStream:
         """The newest sampled frame; None after `timeout` s, or at once once finished or stopped."""
         return self._slot.take(timeout)
 
+    def decode_keyframes_only(self, enabled: bool, *, after_frame: int | None = None) -> None:
+        """Decode keyframes only (a still scene) or every frame; `after_frame`: the frame this verdict is on.
+
+        Call it from analysis after each frame. Full decoding resumes at once when this answers a keyframe the
+        decode thread waits on, else after the next keyframe. Thread-safe; a source made by `source_factory`
+        ignores it.
+        """
+        self._keyframes_only = enabled
+        if after_frame is not None:
+            with self._verdict:
+                self._verdict_frame_id = max(self._verdict_frame_id, after_frame)
+                self._verdict.notify_all()
+
+    @property
+    def keyframes_only(self) -> bool:
+        """Whether analysis last asked for keyframes only."""
+        return self._keyframes_only
+
     @property
     def health(self) -> CameraHealth:
         """The camera's health now (thread-safe)."""
@@ -219,7 +252,15 @@ class CameraStream:
             realtime=self.realtime,
             loop=self.loop,
             cancel=self._stop,
+            keyframes_only=lambda: self._keyframes_only,
+            on_skipped=self._packet_skipped,
+            max_keyframe_interval_s=self.max_keyframe_interval_s,
         )
+
+    def _packet_skipped(self) -> None:
+        """A packet came whose frame keyframes-only decoding skipped: the stream is alive (not a stall)."""
+        with self._lock:
+            self._last_progress = time.monotonic()
 
     def _run(self) -> None:
         delays = self._new_backoff()
@@ -289,6 +330,25 @@ class CameraStream:
             if self._sampler.due(timestamp):
                 frame = VideoFrame(self.camera_id, frame_id, timestamp, decoded.pts, decoded.to_bgr())
                 self._hand_over(frame, block)
+                if decoded.keyframe and self._keyframes_only:
+                    self._await_verdict(frame_id)
+
+    def _await_verdict(self, frame_id: int) -> None:
+        """Wait (briefly) until analysis said how to go on after this keyframe; see the module docstring."""
+        with self._lock:
+            self._waiting_for_consumer = True
+        try:
+            deadline = time.monotonic() + VERDICT_WAIT_S
+            with self._verdict:
+                while self._verdict_frame_id < frame_id and not self._stop.is_set():
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    self._verdict.wait(min(remaining, 0.1))
+        finally:
+            with self._lock:
+                self._waiting_for_consumer = False
+                self._last_progress = time.monotonic()
 
     def _hand_over(self, frame: VideoFrame, block: bool) -> None:
         if block:

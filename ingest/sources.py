@@ -3,12 +3,19 @@
 A source decodes every packet but converts nothing: it yields `DecodedFrame`s whose pixels are only
 turned into a BGR array when someone calls `to_bgr()` (conversion costs far more than decoding, and
 analysis wants only a few frames a second).
+
+Keyframes only: while its `keyframes_only` callable says so, a PyAV source tells the decoder to skip every
+frame but keyframes (`skip_frame = NONKEY`), which costs a fraction of full decoding; a still scene needs no
+more. Going back to full decoding is clean only right after a keyframe (the next frames reference it), so a
+source switches back just after it decoded a keyframe: at once when the caller decided while holding that
+keyframe (CameraStream waits for analysis's verdict on it), else after the next keyframe.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -24,7 +31,9 @@ import av.error
 import cv2
 import numpy as np
 
-from ingest.redact import redact_text, url_secrets
+from ingest.redact import redact_text, redact_url, url_secrets
+
+logger = logging.getLogger(__name__)
 
 # FFmpeg's default probe (analyzeduration 5 s) held RTSP opens for 2.8 s against the local relay;
 # 1 s opens in about 1 s and still finds H.264 parameters with keyframes up to 1 s apart (the decoder
@@ -37,6 +46,9 @@ _PACING_MAX_LAG_S = 1.0
 _DEFAULT_FRAME_INTERVAL_S = 1 / 25
 # PyAV's timeout surfaces as several FFmpeg errors; a call that took this share of its timeout timed out.
 _TIMED_OUT_FRACTION = 0.9
+# Keyframes only: a stream whose keyframes are further apart than this is decoded in full for the rest of the
+# connection (the wait for a keyframe is the added detection delay: it must stay short).
+DEFAULT_MAX_KEYFRAME_INTERVAL_S = 4.0
 
 
 class SourceError(Exception):
@@ -52,11 +64,12 @@ class DecodedFrame:
     """A decoded frame whose pixels are converted only on demand.
 
     `pts` is seconds from the start of the stream (continuous across the loops of a looping file);
-    None when a live stream gives none.
+    None when a live stream gives none. `keyframe`: the frame was coded on its own (an IDR / I frame).
     """
 
     pts: float | None
     convert: Callable[[], np.ndarray]
+    keyframe: bool = False
 
     def to_bgr(self) -> np.ndarray:
         """HxWx3 uint8 BGR pixels (the expensive part: call it only for frames you keep)."""
@@ -106,6 +119,11 @@ class PyAVSource:
     about `read_timeout_s`). Files: `realtime=True` paces frames at their pts, so a file behaves like a
     live camera; `realtime=False` reads as fast as decoding allows (replays). `loop=True` plays a file
     forever with continuous pts. `cancel`, when set, ends pacing waits early (set it to stop a paced file).
+
+    `keyframes_only`, polled before each packet: True decodes keyframes only (see the module docstring);
+    `on_skipped` is called for each packet read whose frame that skipped (the stream is alive, though no frame
+    comes). A stream with no keyframe for `max_keyframe_interval_s` is decoded in full for the rest of the
+    connection (logged once).
     """
 
     def __init__(
@@ -119,6 +137,9 @@ class PyAVSource:
         loop: bool = False,
         cancel: threading.Event | None = None,
         options: Mapping[str, str] | None = None,
+        keyframes_only: Callable[[], bool] | None = None,
+        on_skipped: Callable[[], None] | None = None,
+        max_keyframe_interval_s: float = DEFAULT_MAX_KEYFRAME_INTERVAL_S,
     ) -> None:
         self.url = url
         self.open_timeout_s = open_timeout_s
@@ -133,6 +154,11 @@ class PyAVSource:
         self._container: av.container.InputContainer | None = None
         self._stream: av.VideoStream | None = None
         self._pts_origin: int | None = None  # stream time (time_base units) that counts as pts 0
+        self._keyframes_only = keyframes_only
+        self._on_skipped = on_skipped
+        self.max_keyframe_interval_s = max_keyframe_interval_s
+        self.skipping = False  # the decoder skips non-key frames now
+        self.keyframes_refused: str | None = None  # why this connection decodes in full whatever is asked
 
     @property
     def live(self) -> bool:
@@ -170,9 +196,12 @@ class PyAVSource:
             container.close()
             raise SourceError("invalid data: not a video stream (no video track found)")
         stream = container.streams.video[0]
-        if self._path is not None and not self.realtime:
-            stream.codec_context.thread_type = "AUTO"  # replays: throughput over latency
+        if self._path is not None and not self.realtime and self._keyframes_only is None:
+            # Replays: throughput over latency. Not where keyframes-only may be asked for: frame threads delay
+            # the decoder's output by a few packets, and the clean switch back to full relies on no delay.
+            stream.codec_context.thread_type = "AUTO"
         self._container, self._stream = container, stream
+        self.skipping, self.keyframes_refused = False, None  # a new connection or loop starts in full
         if self._pts_origin is None and stream.start_time is not None:
             self._pts_origin = stream.start_time
 
@@ -193,7 +222,7 @@ class PyAVSource:
                         pacing_origin = now - pts
                     if self._cancel.wait(max(0.0, pacing_origin + pts - now)):
                         return
-                yield DecodedFrame(pts=pts, convert=_converter(frame))
+                yield DecodedFrame(pts=pts, convert=_converter(frame), keyframe=bool(frame.key_frame))
             if self._path is None or not self.loop or self._cancel.is_set():
                 return
             if last_pts is None:
@@ -213,6 +242,8 @@ class PyAVSource:
     ) -> Iterator[av.VideoFrame]:
         consecutive_errors = 0
         packets = container.demux(stream)
+        at_keyframe = False  # the last packet decoded (while skipping) gave a keyframe: a clean point to go full
+        skip_since = 0.0  # monotonic time of the last keyframe while skipping (or when skipping began)
         while True:
             started = time.monotonic()
             try:
@@ -229,6 +260,24 @@ class PyAVSource:
                 # next read fails: a hung camera would flicker back online and be noticed after 2x the
                 # timeout. A read that waited out (nearly) the whole timeout is a timeout.
                 raise SourceError(f"no data for {waited_s:.1f} s (read timed out)")
+            if self._keyframes_only is not None:
+                want = self._keyframes_only() and self.keyframes_refused is None
+                if want and not self.skipping:
+                    if stream.codec_context.has_b_frames:  # reordering would hold each keyframe back a GOP
+                        self._refuse_keyframes("the stream has B-frames")
+                    else:
+                        stream.codec_context.skip_frame = "NONKEY"
+                        self.skipping, at_keyframe, skip_since = True, False, time.monotonic()
+                elif self.skipping and not want and at_keyframe:
+                    stream.codec_context.skip_frame = "DEFAULT"
+                    self.skipping = False
+                elif self.skipping and time.monotonic() - skip_since > self.max_keyframe_interval_s:
+                    # Too long without a keyframe: full decoding from the next keyframe on (a clean switch), or
+                    # at once after twice as long (the decoder may not count this stream's I frames as keys).
+                    self._refuse_keyframes(f"no keyframe for {self.max_keyframe_interval_s:g} s")
+                    if time.monotonic() - skip_since > 2 * self.max_keyframe_interval_s:
+                        stream.codec_context.skip_frame = "DEFAULT"
+                        self.skipping = False
             try:
                 frames = packet.decode()
             except av.error.InvalidDataError:
@@ -238,9 +287,23 @@ class PyAVSource:
                         f"invalid data: {consecutive_errors} video packets in a row could not be decoded"
                     ) from None
                 continue
+            if self.skipping:
+                # Clean point: the decoder just took a keyframe and nothing after it (no output delay here).
+                at_keyframe = bool(frames) or packet.is_keyframe
+                if frames:
+                    skip_since = time.monotonic()
+                elif self._on_skipped is not None and packet.size:  # (not the flush packet at the end)
+                    self._on_skipped()
             for frame in frames:
                 consecutive_errors = 0
                 yield frame
+
+    def _refuse_keyframes(self, why: str) -> None:
+        """Keyframes only does not suit this stream: decode everything for the rest of this connection."""
+        if self.keyframes_refused is not None:
+            return
+        self.keyframes_refused = f"{why}: decoding every frame (keyframes-only decoding does not suit this stream)"
+        logger.warning("%s: %s", redact_url(self.url), self.keyframes_refused)
 
     def _pts_seconds(
         self, frame: av.VideoFrame, last_pts: float | None, stream: av.VideoStream

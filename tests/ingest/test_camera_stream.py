@@ -353,3 +353,38 @@ def test_stalled_camera_comes_back_online_when_frames_resume(cameras: Callable[.
     first_stall = states.index(CameraState.STALLED)
     assert CameraState.ONLINE in states[first_stall:]
     assert states.count(CameraState.STALLED) >= 3
+
+
+def test_keyframes_only_gives_a_frame_a_gop_without_stalling_and_resumes_full_decoding_after_a_keyframe(
+    make_rtsp_server: Callable[..., LocalRtspServer], cameras: Callable[..., CameraStream]
+) -> None:
+    """A still scene: keyframes only, 2 s apart with a 1 s stall timeout, is not a stall (packets count). The
+    verdict "full" on a keyframe resumes full decoding with the very next frame. A frozen server still stalls."""
+    server = make_rtsp_server(gop_s=2.0)
+    log = HealthLog()
+    camera = cameras(server.url("cam"), on_health=log)  # every frame; stall_timeout_s 1 s
+    camera.decode_keyframes_only(True)
+    assert log.wait_for(CameraState.ONLINE, ONLINE_WITHIN_S), log.events
+
+    keyframes: list[VideoFrame] = []
+    deadline = time.monotonic() + 10.0
+    while len(keyframes) < 4 and time.monotonic() < deadline:
+        frame = camera.next_frame(timeout=0.5)
+        if frame is not None:
+            keyframes.append(frame)
+            camera.decode_keyframes_only(len(keyframes) < 4, after_frame=frame.frame_id)  # the 4th: "motion"
+    assert len(keyframes) == 4, [f.pts for f in keyframes]
+    gaps = [b.pts - a.pts for a, b in zip(keyframes[1:], keyframes[2:], strict=False)]  # type: ignore[operator]
+    assert all(abs(gap - 2.0) < 0.05 for gap in gaps), gaps
+    assert CameraState.STALLED not in log.states, log.events
+
+    following = [camera.next_frame(timeout=2.0) for _ in range(3)]
+    assert all(f is not None for f in following)
+    offsets = [f.pts - keyframes[-1].pts for f in following]  # type: ignore[union-attr,operator]
+    assert all(abs(offset - expected) < 0.03 for offset, expected in zip(offsets, (0.1, 0.2, 0.3), strict=True)), offsets
+
+    camera.decode_keyframes_only(True)
+    collect(camera, 0.5)
+    server.freeze()
+    assert log.wait_for(CameraState.STALLED, 4.0) is not None, log.events
+    server.thaw()
