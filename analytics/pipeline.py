@@ -11,7 +11,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import supervision as sv
 from trackers import ByteTrackTracker
@@ -21,6 +21,7 @@ from analytics.events import Event, Observation
 from analytics.incident_sink import IncidentSink
 from analytics.motion import MotionGate
 from analytics.rules import Rule, build_rules
+from analytics.rules.base import RuleState
 from analytics.rules.crowd_rule import CrowdRule
 from analytics.rules.fire_smoke_rule import FireSmokeRule
 from ingest.frames import VideoFrame
@@ -40,6 +41,13 @@ class FrameFeed(Protocol):
 
     @property
     def finished(self) -> bool: ...
+
+
+@runtime_checkable
+class DecodeControl(Protocol):
+    """A feed that can decode keyframes only while the scene is still (CameraStream can)."""
+
+    def decode_keyframes_only(self, enabled: bool, *, after_frame: int | None = None) -> None: ...
 
 
 class CameraPipeline:
@@ -84,6 +92,18 @@ class CameraPipeline:
             self.motion.reset()  # the gate took this frame as detected: make the next one detect
             raise
         return self._last_detections
+
+    @property
+    def keyframes_suffice(self) -> bool:
+        """Whether the camera may decode keyframes only now: `still_decode: keyframes`, the last frame was still
+        (see analytics.motion) and no rule is pending or open (their persistence counts frames at full rate)."""
+        return (
+            self.camera.motion.enabled
+            and self.camera.motion.still_decode == "keyframes"
+            and bool(self.detectors)
+            and self.motion.scene_still
+            and all(rule.state is RuleState.IDLE for rule in self.rules)
+        )
 
     def _run_detectors(self, frame: VideoFrame) -> dict[str, sv.Detections]:
         detections: dict[str, sv.Detections] = {}
@@ -144,6 +164,7 @@ class CameraRunner:
         self.poll_s = poll_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"analysis-{pipeline.camera_id}", daemon=True)
+        self._decode_control = feed if isinstance(feed, DecodeControl) else None
         self.frames_analysed = 0
 
     def start(self) -> None:
@@ -170,9 +191,20 @@ class CameraRunner:
                 # One bad frame or one failing rule must not kill the camera; it is logged and analysis goes on.
                 log.exception("camera %s: analysis step failed", camera_id)
 
+    def _steer_decoding(self, frame: VideoFrame | None, *, keyframes: bool) -> None:
+        """Tell the feed, right after each frame's step (its decode thread may be waiting for this), whether a
+        still scene lets it decode keyframes only (`cameras.<id>.motion.still_decode`)."""
+        if frame is not None and self._decode_control is not None:
+            self._decode_control.decode_keyframes_only(keyframes, after_frame=frame.frame_id)
+
     def run_step(self, frame: VideoFrame | None) -> list[Event]:
         now = self.clock()
-        events = self.pipeline.step(frame, self.feed.health, now)
+        try:
+            events = self.pipeline.step(frame, self.feed.health, now)
+        except Exception:
+            self._steer_decoding(frame, keyframes=False)  # a failed step: decode everything
+            raise
+        self._steer_decoding(frame, keyframes=self.pipeline.keyframes_suffice)
         if frame is not None:
             self.frames_analysed += 1
         for event in events:

@@ -11,14 +11,16 @@ import pytest
 import supervision as sv
 
 from analytics.detector import Detector
+from analytics.events import Event
 from analytics.motion import MotionGate
-from analytics.pipeline import CameraPipeline
+from analytics.pipeline import CameraPipeline, CameraRunner
 from analytics.rules.fire_smoke_rule import FireSmokeRule
+from ingest.camera_stream import CameraStream, DropPolicy
 from ingest.demo.footage import fire_clip, pedestrian_clip
 from ingest.frames import VideoFrame
 from ingest.sampling import FrameSampler
 from models.config import CameraConfig, MotionConfig
-from tests.analytics.helpers import online, people
+from tests.analytics.helpers import detections, online, people
 from tests.conftest import ASSETS
 
 FIRE_CLIPS = ["fire_indoor_cctv_lockers.mp4", "fire_indoor_cctv_home_battery.mp4", "fire_outdoor_grass_burn.mp4"]
@@ -184,3 +186,121 @@ def test_gating_misses_no_fire(clip, hold_s, real_detectors):
     assert ungated is not None, "the fire model should open a fire incident on this clip"
     assert gated is not None and gated <= ungated + 1, (ungated, gated)
     assert detector.calls <= calls_ungated
+
+
+# -- keyframes only while still (motion.still_decode) ------------------------------------------------------------
+
+SOURCE_FPS, GOP_FRAMES = 10, 20  # the encoded test streams: a keyframe every 2 s, like many cameras
+
+
+def encode(path: Path, images: list[np.ndarray], fps: int = SOURCE_FPS, gop: int = GOP_FRAMES) -> Path:
+    """H.264 like a camera's: a keyframe every `gop` frames, no B-frames, no extra keyframes at scene cuts."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = images[0].shape[1], images[0].shape[0], "yuv420p"
+        stream.options = {"preset": "ultrafast", "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes=0"}
+        for image in images:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+class BlobFireDetector:
+    """'Fire' wherever the picture is bright orange: stands in for the fire model on synthetic scenes."""
+
+    name = "fire_smoke"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def detect(self, image: np.ndarray) -> sv.Detections:
+        self.calls += 1
+        mask = (image[..., 2] > 200) & (image[..., 1] > 90) & (image[..., 1] < 170) & (image[..., 0] < 60)
+        ys, xs = np.nonzero(mask)
+        if len(xs) < 50:
+            return detections([], "fire")
+        return detections([(float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max()))], "fire")
+
+
+class ListSink:
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def handle(self, event: Event) -> None:
+        self.events.append(event)
+
+    def settle_adopted(self, *args: object) -> None:
+        pass
+
+
+def fire_opened_on_stream(path: Path, motion: MotionConfig, detector: Detector) -> tuple[float | None, int, int]:
+    """Run a file through CameraStream + CameraRunner as the service does (keyframes-only steering included),
+    frame by frame: (pts at which the fire incident opened, frames decoded, frames analysed)."""
+    pipeline = CameraPipeline("cam", camera(motion, fire_smoke={}), {"fire_smoke": detector})
+    stream = CameraStream("cam", str(path), analysis_fps=2.0, drop_policy=DropPolicy.BLOCK, realtime=False,
+                          clock=lambda: 0.0)  # fmt: skip
+    sink = ListSink()
+    runner = CameraRunner(pipeline, stream, sink)  # type: ignore[arg-type]
+    stream.start()
+    try:
+        while (frame := stream.next_frame(timeout=10.0)) is not None:
+            for event in runner.run_step(frame):
+                if event.rule == FireSmokeRule.name and event.phase == "opened":
+                    return event.timestamp, stream.health.frames_decoded, runner.frames_analysed
+        return None, stream.health.frames_decoded, runner.frames_analysed
+    finally:
+        stream.stop()
+
+
+def test_keyframes_only_while_still_sees_a_fire_within_one_gop(walkway, tmp_path):
+    """A still scene (sensor noise) decoded keyframes only; a 'fire' appears just after a keyframe. The incident
+    opens at most one keyframe interval (GOP, 2 s) later than with full decoding, which then needs the rule's
+    persistence (4 hits at 2 fps) as usual; while still, a fraction of the frames were decoded."""
+    background = walkway[0][1].astype(np.int16)
+    rng = np.random.default_rng(2)
+    fire_start = 6 * GOP_FRAMES + 1  # frame 121 (12.1 s): the keyframe at 12.0 s has no fire, the next is at 14 s
+    images = []
+    for index in range(fire_start + 8 * SOURCE_FPS):
+        image = np.clip(background + rng.integers(-3, 4, background.shape), 0, 255).astype(np.uint8)
+        if index >= fire_start:
+            image[200:280, 300:380] = (30, 130, 250)  # orange, 1.4 % of the frame
+        images.append(image)
+    path = encode(tmp_path / "still-then-fire.mp4", images)
+    t_fire = fire_start / SOURCE_FPS
+    gop_s = GOP_FRAMES / SOURCE_FPS
+
+    opened_all, decoded_all, _ = fire_opened_on_stream(path, MotionConfig(still_decode="all"), BlobFireDetector())
+    opened_key, decoded_key, analysed_key = fire_opened_on_stream(
+        path, MotionConfig(still_decode="keyframes"), BlobFireDetector()
+    )
+    assert opened_all is not None and opened_key is not None
+    persistence_s = 3 / 2.0  # min_hits 4 at 2 fps: the 4th hit 1.5 s after the first
+    assert opened_all <= t_fire + 0.5 + persistence_s
+    assert opened_key - opened_all <= gop_s, (opened_all, opened_key)
+    assert opened_key <= t_fire + gop_s + persistence_s
+    # While still: keyframes only (the first 12 s: 7 keyframes instead of 121 frames; 0.5 fps analysed).
+    assert decoded_key < decoded_all / 2, (decoded_key, decoded_all)
+    assert analysed_key < 7 + 4 + 2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("clip", ["fire-stills", *FIRE_CLIPS])
+def test_keyframes_only_misses_no_fire_that_starts_in_a_still_scene(clip, real_detectors, tmp_path):
+    """The real fire model on each fire clip, its first picture held still for 10 s first, encoded with a 2 s GOP:
+    with keyframes-only decoding while still, the incident opens at most one GOP later than ungated full decoding
+    (plus one analysed frame, as gating alone allows)."""
+    path = fire_clip() if clip == "fire-stills" else ASSETS / "clips" / clip
+    if not path.is_file():
+        pytest.skip(f"{path} not present (../shared/assets)")
+    images = [image for _, image in sampled_frames(path, fps=SOURCE_FPS)]
+    rng = np.random.default_rng(1)
+    first = images[0].astype(np.int16)
+    held = [np.clip(first + rng.integers(-3, 4, first.shape), 0, 255).astype(np.uint8) for _ in range(10 * SOURCE_FPS)]
+    encoded = encode(tmp_path / "held-then-clip.mp4", held + images)
+    detector = MemoDetector(real_detectors["fire_smoke"])
+    ungated, _, _ = fire_opened_on_stream(encoded, MotionConfig(enabled=False), detector)
+    keyframes, _, _ = fire_opened_on_stream(encoded, MotionConfig(still_decode="keyframes"), detector)
+    assert ungated is not None, "the fire model should open a fire incident on this clip"
+    assert keyframes is not None and keyframes <= ungated + GOP_FRAMES / SOURCE_FPS + 0.5, (ungated, keyframes)
