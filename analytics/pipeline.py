@@ -156,8 +156,10 @@ class CameraRunner:
         *,
         clock: Callable[[], float] = time.time,
         poll_s: float = 0.5,
+        on_frame: Callable[[VideoFrame], None] | None = None,
     ) -> None:
         self.pipeline = pipeline
+        self.on_frame = on_frame  # told of each analysed frame (the camera wall's thumbnails)
         self.feed = feed
         self.sink = sink
         self.clock = clock
@@ -207,6 +209,8 @@ class CameraRunner:
         self._steer_decoding(frame, keyframes=self.pipeline.keyframes_suffice)
         if frame is not None:
             self.frames_analysed += 1
+            if self.on_frame is not None:
+                self.on_frame(frame)
         for event in events:
             self.sink.handle(event)
         timestamp = frame.timestamp if frame is not None else now

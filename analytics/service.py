@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from analytics.detector import Detector, load_detectors
 from analytics.incident_builder import IncidentBuilder
 from analytics.incident_sink import IncidentSink
 from analytics.pipeline import CameraPipeline, CameraRunner
 from analytics.rules import build_rules
+from analytics.thumbnails import CameraThumbnails
 from ingest.camera_stream import CameraStream
-from ingest.health import CameraHealth
+from ingest.health import CameraHealth, CameraState
 from models.config import ServiceConfig
 from models.push import PushJournal
+from models.store import CameraCounters
 
 log = logging.getLogger(__name__)
+
+COUNTERS_REFRESH_S = 5.0
 
 
 def models_needed(config: ServiceConfig) -> set[str]:
@@ -36,6 +42,7 @@ class AnalyticsService:
         *,
         detectors: dict[str, Detector] | None = None,
         clock: Callable[[], float] = time.time,
+        counters_refresh_s: float = COUNTERS_REFRESH_S,
     ) -> None:
         self.config = config
         self.journal = journal
@@ -45,6 +52,10 @@ class AnalyticsService:
         self.sink = IncidentSink(IncidentBuilder(config), journal, config.store.data_dir / "snapshots")
         self.streams: dict[str, CameraStream] = {}
         self.runners: dict[str, CameraRunner] = {}
+        self.thumbnails = CameraThumbnails()
+        self.counters_refresh_s = counters_refresh_s
+        self._stop_counters = threading.Event()
+        self._counters = threading.Thread(target=self._refresh_counters, name="camera-counters", daemon=True)
 
     def start(self) -> None:
         adopted = self.sink.adopt_open_incidents()
@@ -67,11 +78,12 @@ class AnalyticsService:
                 on_health=self._on_health_of(pipeline),
                 clock=self.clock,
             )
-            runner = CameraRunner(pipeline, stream, self.sink, clock=self.clock)
+            runner = CameraRunner(pipeline, stream, self.sink, clock=self.clock, on_frame=self.thumbnails.offer)
             self.streams[camera_id], self.runners[camera_id] = stream, runner
             runner.start()
             stream.start()
             log.info("camera %s (%s) started", camera_id, camera.name)
+        self._counters.start()
 
     def _on_health_of(self, pipeline: CameraPipeline) -> Callable[[CameraHealth], None]:
         def on_health(health: CameraHealth) -> None:
@@ -82,7 +94,29 @@ class AnalyticsService:
 
         return on_health
 
+    def _refresh_counters(self) -> None:
+        """Every `counters_refresh_s`, write each camera's frame counters and analysed fps to its status.
+
+        Health changes are recorded and pushed as they happen (`camera.status`); between them the counters would
+        stand still, so they are refreshed here, in the store only (one transaction for all cameras, no message):
+        the camera wall reads them with `GET /cameras`."""
+        while not self._stop_counters.wait(self.counters_refresh_s):
+            counters = []
+            for camera_id, stream in self.streams.items():
+                health = stream.health
+                runner = self.runners[camera_id]
+                # a camera that is down analyses nothing: no fps (not the last one it had)
+                fps = runner.pipeline.analysed_fps if health.state is CameraState.ONLINE else None
+                counters.append(CameraCounters(camera_id, health.frames_decoded, health.frames_dropped, fps))
+            try:
+                self.journal.store.refresh_camera_counters(counters, datetime.fromtimestamp(self.clock(), UTC))
+            except Exception:
+                log.exception("could not refresh the camera counters; retrying in %.0f s", self.counters_refresh_s)
+
     def stop(self) -> None:
+        self._stop_counters.set()
+        if self._counters.is_alive():
+            self._counters.join(5)
         for stream in self.streams.values():
             stream.stop()
         for runner in self.runners.values():

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, Security, WebSocket
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 
+from analytics.thumbnails import CameraThumbnails
 from api.auth import Authenticator, Clock, Principal
 from api.hub import WebsocketHub
 from models.config import ServiceConfig
@@ -37,6 +38,10 @@ def _authenticator(request: Request) -> Authenticator:
     return request.state.authenticator  # type: ignore[no-any-return]
 
 
+def _thumbnails(request: Request) -> CameraThumbnails | None:
+    return request.state.thumbnails  # type: ignore[no-any-return]
+
+
 def _now(request: Request) -> datetime:
     clock: Clock = request.state.clock
     return clock()
@@ -48,6 +53,7 @@ GridTreeDep = Annotated[GridTree, Depends(_grid_tree)]
 JournalDep = Annotated[PushJournal, Depends(_journal)]
 AuthenticatorDep = Annotated[Authenticator, Depends(_authenticator)]
 NowDep = Annotated[datetime, Depends(_now)]
+ThumbnailsDep = Annotated[CameraThumbnails | None, Depends(_thumbnails)]
 
 bearer_token = OAuth2PasswordBearer(
     tokenUrl="/auth/token", auto_error=False, description="A user's token from POST /auth/token."

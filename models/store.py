@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Self
 
-from sqlalchemy import ColumnElement, Connection, Engine, and_, func, or_, select, text
+from sqlalchemy import ColumnElement, Connection, Engine, and_, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
@@ -119,6 +119,16 @@ def _message_from_row(row: PushMessageRow) -> PushMessage:
         category_code=row.category_code,
         data=row.data,
     )
+
+
+@dataclass(frozen=True)
+class CameraCounters:
+    """How much of a camera's stream has been decoded, dropped and analysed, refreshed while its health holds."""
+
+    camera_id: str
+    frames_decoded: int
+    frames_dropped: int
+    analysed_fps: float | None
 
 
 def _camera_status_from_row(row: CameraStatusRow) -> CameraStatusRecord:
@@ -442,6 +452,25 @@ class Store:
             values.update(grid_code=grid_code, last_message_seq=message.seq)
             _upsert(session, CameraStatusRow, "camera_id", values)
             return message
+
+    def refresh_camera_counters(self, counters: Sequence[CameraCounters], at: datetime) -> None:
+        """Refresh the frame counters and analysed fps of cameras that have a status, in one transaction, without
+        a live message: health changes are news (`record_camera_status`), counters ticking over are not.
+        A camera without a status row yet is left alone (its first health report creates it)."""
+        if not counters:
+            return
+        with self._writing() as session:
+            for item in counters:
+                session.execute(
+                    update(CameraStatusRow)
+                    .where(CameraStatusRow.camera_id == item.camera_id)
+                    .values(
+                        frames_decoded=item.frames_decoded,
+                        frames_dropped=item.frames_dropped,
+                        analysed_fps=item.analysed_fps,
+                        updated_at=at,
+                    )
+                )
 
     # ------------------------------------------------------------------------------------------------ reads
 

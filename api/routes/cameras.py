@@ -1,8 +1,11 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException
+from datetime import UTC, datetime
 
-from api.deps import ConfigDep, GridTreeDep, PrincipalDep, StoreDep
+from fastapi import APIRouter, HTTPException, Response
+
+from api.auth import Principal
+from api.deps import ConfigDep, GridTreeDep, PrincipalDep, StoreDep, ThumbnailsDep
 from api.schemas import CameraOut, CameraStatusOut, GridRefOut
 from models.config import ServiceConfig
 from models.grid import GridTree
@@ -31,6 +34,12 @@ def camera_out(
     )
 
 
+def visible_camera(config: ServiceConfig, principal: Principal, camera_id: str) -> None:
+    """404 for a camera that does not exist or that the caller may not see (the two cannot be told apart)."""
+    if camera_id not in config.cameras or not principal.sees(config.camera_grid_cell(camera_id)):
+        raise HTTPException(404, f"unknown camera {camera_id!r}")
+
+
 @router.get("", response_model=list[CameraOut])
 def list_cameras(config: ConfigDep, store: StoreDep, tree: GridTreeDep, principal: PrincipalDep) -> list[CameraOut]:
     """The cameras in the caller's grid subtree, in config order."""
@@ -50,7 +59,28 @@ def list_cameras(config: ConfigDep, store: StoreDep, tree: GridTreeDep, principa
 def get_camera(
     camera_id: str, config: ConfigDep, store: StoreDep, tree: GridTreeDep, principal: PrincipalDep
 ) -> CameraOut:
-    if camera_id not in config.cameras or not principal.sees(config.camera_grid_cell(camera_id)):
-        raise HTTPException(404, f"unknown camera {camera_id!r}")
+    visible_camera(config, principal, camera_id)
     statuses = {s.camera_id: s for s in store.camera_statuses()}
     return camera_out(camera_id, config, tree, statuses.get(camera_id))
+
+
+@router.get(
+    "/{camera_id}/thumbnail",
+    response_class=Response,
+    responses={
+        200: {"content": {"image/jpeg": {}}, "description": "The camera's latest analysed frame, downscaled"},
+        404: {"description": "Unknown camera, one outside the caller's grid subtree, or no frame analysed yet"},
+    },
+)
+def get_thumbnail(camera_id: str, config: ConfigDep, principal: PrincipalDep, thumbnails: ThumbnailsDep) -> Response:
+    """A recent look at the camera for the camera wall: its newest analysed frame as a small JPEG (320 px wide),
+    from memory. `X-Frame-Time` is the frame's time (ISO 8601). 404 until the camera's first frame (and on an API
+    replica that runs no cameras)."""
+    visible_camera(config, principal, camera_id)
+    thumbnail = thumbnails.latest(camera_id) if thumbnails is not None else None
+    if thumbnail is None:
+        raise HTTPException(404, f"camera {camera_id!r} has no frame yet")
+    at = datetime.fromtimestamp(thumbnail.timestamp, UTC).isoformat().replace("+00:00", "Z")
+    return Response(
+        thumbnail.jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store", "X-Frame-Time": at}
+    )

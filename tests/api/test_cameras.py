@@ -1,9 +1,12 @@
 from __future__ import annotations
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from ingest.health import CameraState
+from models.config import ServiceConfig
+from tests.api.access import FakeClock, bearer
 from tests.api.camera_feed import (
     CAM_FIRE_LANE,
     CAM_WALKWAY,
@@ -166,3 +169,37 @@ def test_unknown_camera_is_404(client: TestClient, camera_id: str) -> None:
 
     assert response.status_code == 404
     assert "unknown camera" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("camera_id", [CAM_WALKWAY, CAM_FIRE_LANE, CAM_YUQUAN])
+def test_no_thumbnail_from_an_api_that_runs_no_cameras(client: TestClient, feed: CameraFeed, camera_id: str) -> None:
+    # the health is known (from the store), but this process analyses no frames: nothing to show yet
+    feed.camera_status(camera_id, CameraState.ONLINE, minutes(0))
+
+    response = client.get(f"/cameras/{camera_id}/thumbnail")
+
+    assert response.status_code == 404
+    assert "has no frame yet" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("camera_id", ["cam-unknown", "%20", "x" * 300])
+def test_thumbnail_of_an_unknown_camera_is_404(client: TestClient, camera_id: str) -> None:
+    response = client.get(f"/cameras/{camera_id}/thumbnail")
+
+    assert response.status_code == 404
+    assert "unknown camera" in response.json()["detail"]
+
+
+def test_thumbnail_outside_the_callers_grid_is_an_unknown_camera(app: FastAPI, config: ServiceConfig,
+                                                                  clock: FakeClock) -> None:  # fmt: skip
+    with TestClient(app, headers=bearer(config, "beishan", clock())) as beishan:
+        # 玉泉 is in 灵隐街道, outside beishan's 北山街道: as if it did not exist
+        outside = beishan.get(f"/cameras/{CAM_YUQUAN}/thumbnail")
+        inside = beishan.get(f"/cameras/{CAM_WALKWAY}/thumbnail")
+
+    assert outside.status_code == 404 and "unknown camera" in outside.json()["detail"]
+    assert inside.status_code == 404 and "has no frame yet" in inside.json()["detail"]
+
+
+def test_thumbnail_needs_credentials(anonymous: TestClient) -> None:
+    assert anonymous.get(f"/cameras/{CAM_WALKWAY}/thumbnail").status_code == 401

@@ -12,6 +12,7 @@ from tests.api.camera_feed import RTSP_PASSWORD
         ("/healthz", "get"),
         ("/cameras", "get"),
         ("/cameras/{camera_id}", "get"),
+        ("/cameras/{camera_id}/thumbnail", "get"),
         ("/grids", "get"),
         ("/grids/geojson", "get"),
         ("/grids/{code}", "get"),
