@@ -8,9 +8,12 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any, Protocol
 
 from fastapi import Depends, FastAPI
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
 
 from analytics.detector import Detector
 from analytics.replay_service import ReplayService
@@ -25,6 +28,8 @@ from models.push import LocalBroker, Publisher, PushJournal, Subscriber
 from models.store import Store
 
 log = logging.getLogger(__name__)
+
+CONSOLE_DIR = Path(__file__).resolve().parent / "console"
 
 
 class MessageBroker(Publisher, Protocol):
@@ -85,6 +90,8 @@ def create_app(
                 "authenticator": authenticator,
                 "clock": clock,
                 "replays": replay_service,
+                # the camera wall's thumbnails: only this process's own cameras (none when it runs no cameras)
+                "thumbnails": analytics.thumbnails if analytics is not None else None,
             }
         finally:
             if replay_service is not None:
@@ -112,6 +119,14 @@ def create_app(
     app.include_router(deliveries.router)  # admins only: the router requires it
     for module in (cameras, grids, incidents, stats, open311, replays):
         app.include_router(module.router, dependencies=[Depends(authenticate)])
+    # The operator console: static files only (no build step, nothing from the internet); it logs in and reads
+    # the same API as everyone else, so it can show nothing the caller could not fetch itself.
+    app.mount("/console", StaticFiles(directory=CONSOLE_DIR, html=True), name="console")
+
+    @app.get("/", include_in_schema=False)
+    def console_home() -> RedirectResponse:
+        return RedirectResponse("/console/")
+
     return app
 
 
