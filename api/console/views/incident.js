@@ -55,17 +55,18 @@ export function render(container, ctx, incidentId) {
   function show(parts) {
     if (!shown || !root.contains(shown.dl)) {
       shown = {};
-      for (const [name, [el, sig]] of Object.entries(parts)) {
-        el.dataset.sig = sig;
-        shown[name] = el;
+      for (const [name, [sig, build]] of Object.entries(parts)) {
+        shown[name] = build();
+        shown[name].dataset.sig = sig;
       }
-      root.replaceChildren(parts.header[0],
-        h("div", { class: "incident-body" }, parts.figure[0], h("div", { class: "facts" }, parts.dl[0], parts.steps[0])),
-        parts.history[0]);
+      root.replaceChildren(shown.header,
+        h("div", { class: "incident-body" }, shown.figure, h("div", { class: "facts" }, shown.dl, shown.steps)),
+        shown.history);
       return;
     }
-    for (const [name, [el, sig]] of Object.entries(parts)) {
-      if (shown[name].dataset.sig === sig) continue;
+    for (const [name, [sig, build]] of Object.entries(parts)) {
+      if (shown[name].dataset.sig === sig) continue; // unchanged: not even built (the step form lives on)
+      const el = build();
       el.dataset.sig = sig;
       shown[name].replaceWith(el);
       shown[name] = el;
@@ -97,27 +98,27 @@ export function render(container, ctx, incidentId) {
       incident.peak_count != null ? [t("incident.peak_count"), String(incident.peak_count)] : null,
       incident.peak_confidence != null ? [t("incident.confidence"), incident.peak_confidence.toFixed(2)] : null,
     ].filter(Boolean);
-    const header = h("header", { class: "incident-head" },
+    const header = () => h("header", { class: "incident-head" },
       severityBadge(incident.severity),
       h("h2", {}, `${categoryGroup(incident)} / ${categoryName(incident)}`),
       h("span", { class: "muted mono" }, incident.id));
-    const figure = h("figure", { class: "evidence" },
+    const figure = () => h("figure", { class: "evidence" },
       snapshotUrl
         ? h("img", { src: snapshotUrl, alt: t("incident.snapshot"), id: "incident-snapshot" })
         : h("div", { class: "no-picture" }, t("incident.no_snapshot")),
       h("figcaption", { class: "muted" }, t("incident.snapshot")));
     const dl = h("dl", {}, ...facts.flatMap(([term, value]) => [h("dt", {}, term), h("dd", {}, value)]));
-    const historyBox = h("section", { class: "history" },
+    const historyBox = () => h("section", { class: "history" },
       h("h3", {}, t("incident.history")),
       history.length
         ? h("ol", { id: "incident-history" }, ...history.map(historyItem))
         : h("p", { class: "muted" }, t("incident.no_history")));
     return {
-      header: [header, `${incident.severity}|${incident.category_code}`],
-      figure: [figure, snapshotUrl ?? ""],
-      dl: [dl, dl.textContent],
-      steps: [steps(incident), `${incident.status}|${(incident.next_statuses ?? []).join()}|${flash?.text ?? ""}`],
-      history: [historyBox, String(history.length)],
+      header: [`${incident.severity}|${incident.category_code}`, header],
+      figure: [snapshotUrl ?? "", figure],
+      dl: [dl.textContent, () => dl],
+      steps: [`${incident.status}|${(incident.next_statuses ?? []).join()}|${flash?.text ?? ""}`, () => steps(incident)],
+      history: [String(history.length), historyBox],
     };
   }
 
