@@ -1,7 +1,7 @@
 """Benchmarks 2, 3 and 4: throughput of N cameras, frame->websocket latency, a quiet camera vs a busy one.
 
     .venv/bin/python -m bench.speed.pipeline [--cameras 1,2,4,6,8] [--fps 2] [--measure 30]
-    .venv/bin/python -m bench.speed.pipeline --quiet-busy
+    .venv/bin/python -m bench.speed.pipeline --quiet-busy [--gop 0.5]
 
 Throughput: N cameras (alternately the pedestrian clip with the people model and the fire clips with the fire
 model), each at --fps, served over a local RTSP server, analysed by the real service with its API and a websocket
@@ -11,7 +11,9 @@ whole run: model calls/s, and the ratio to the inference bound measured in this 
 (ratio = sum of calls x bound ms per call / run time: 1.0 means the model never rested at the bound's speed).
 A run holds its fps when every camera gets >= 95 % of it. Latency: from a frame's arrival (its decode time,
 which is the incident's `updated_at`) to the incident message on the websocket client, p50/p95/p99, reported for
-every N (half and full load are read from the ramp). Writes bench/speed/results/pipeline.json (or quiet_busy.json).
+every N (half and full load are read from the ramp). Quiet vs busy: one camera on a still scene with keyframes-only
+decoding while still (the default), with every frame decoded (`still_decode: all`), with gating off, and one
+camera on the busy walkway; --gop sets the served streams' keyframe interval (cameras: often 1-4 s). Writes bench/speed/results/pipeline.json (or quiet_busy.json).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from bench.speed.harness import (
     run_cameras,
     stream_clips,
 )
-from ingest.rtsp_server import LocalRtspServer
+from ingest.rtsp_server import DEFAULT_GOP_S, LocalRtspServer
 
 HOLDS = 0.95
 
@@ -74,19 +76,22 @@ def quiet_busy(args: argparse.Namespace) -> dict[str, Any]:
     detectors = load_timed_detectors()
     bounds = bound_ms(detectors)
     runs = {}
-    with LocalRtspServer() as server, tempfile.TemporaryDirectory() as tmp:
+    with LocalRtspServer(gop_s=args.gop) as server, tempfile.TemporaryDirectory() as tmp:
         clips = stream_clips()
         for name in ("walkway", "quiet"):
             server.add_stream(name, clips[name])
         server.wait_ready(timeout=30)
-        for label, stream, motion in (("quiet", "quiet", True), ("quiet, gating off", "quiet", False),
-                                      ("busy", "walkway", True)):  # fmt: skip
-            cameras = {"cam-00": {**people_camera(server.url(stream), args.fps, motion=motion), "stream": stream}}
+        for label, stream, motion in (("quiet", "quiet", {"enabled": True}),
+                                      ("quiet, still_decode all", "quiet", {"enabled": True, "still_decode": "all"}),
+                                      ("quiet, gating off", "quiet", {"enabled": False}),
+                                      ("busy", "walkway", {"enabled": True})):  # fmt: skip
+            camera = {**people_camera(server.url(stream), args.fps), "motion": motion}
+            cameras = {"cam-00": {**camera, "stream": stream}}
             runs[label] = run_cameras(server, cameras, detectors, bounds, Path(tmp) / label.replace(" ", "_"),
                                       warmup_s=args.warmup, measure_s=args.measure, with_api=False)  # fmt: skip
             print(label, f"cpu {runs[label]['process_cpu_pct']:.1f}%", flush=True)
     busy = runs["busy"]["process_cpu_pct"]
-    return {"bounds_ms": bounds, "fps": args.fps, "runs": runs,
+    return {"bounds_ms": bounds, "fps": args.fps, "gop_s": args.gop, "runs": runs,
             "quiet_over_busy": runs["quiet"]["process_cpu_pct"] / busy if busy else None}  # fmt: skip
 
 
@@ -97,15 +102,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=8.0, help="seconds after all cameras are online")
     parser.add_argument("--measure", type=float, default=30.0, help="seconds measured per run")
     parser.add_argument("--quiet-busy", action="store_true", help="benchmark 4: one quiet camera vs one busy one")
+    parser.add_argument("--gop", type=float, default=DEFAULT_GOP_S,
+                        help=f"keyframe interval (s) of the served streams (default {DEFAULT_GOP_S})")  # fmt: skip
     parser.add_argument("--out", type=Path, default=None, help="results folder (default bench/speed/results)")
     args = parser.parse_args(argv)
     args.cameras = [int(n) for n in str(args.cameras).split(",")]
     info = machine()
     if args.quiet_busy:
         result = quiet_busy(args)
-        print(table(["camera", "scene", "process CPU % (of one core)", "model calls", "motion-skipped", "achieved fps"],
+        print(table(["camera", "scene", "process CPU % (of one core)", "model calls", "motion-skipped", "achieved fps",
+                     "decoded fps"],
                     [[label, r["per_camera"]["cam-00"]["clip"], r["process_cpu_pct"], r["per_camera"]["cam-00"]["model_calls"],
-                      r["per_camera"]["cam-00"]["motion_skipped"], r["per_camera"]["cam-00"]["achieved_fps"]]
+                      r["per_camera"]["cam-00"]["motion_skipped"], r["per_camera"]["cam-00"]["achieved_fps"],
+                      r["per_camera"]["cam-00"]["decoded_fps"]]
                      for label, r in result["runs"].items()]))  # fmt: skip
         print(f"quiet / busy CPU: {result['quiet_over_busy']:.3f}")
         path = write_results("quiet_busy", {"machine": info, **result}, args.out)
