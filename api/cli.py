@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import logging
 import os
 import sys
@@ -18,6 +19,21 @@ DEMO_CONFIG = Path(__file__).resolve().parents[1] / "models" / "demo_config.yaml
 EXIT_CONFIG = 2
 EXIT_MODELS = 3
 EXIT_REPLAY = 4
+
+# uvicorn's websocket settings for `xueliang serve` (bench.speed.fanout runs the API with the same ones).
+# No permessage-deflate: browsers offer it, and with it every client compresses every message on its own (its
+# own zlib context), ~6 of the ~16 µs a delivery costs the server at 500 clients (bench.speed.fanout, RESULTS.md
+# section 5). The price is bandwidth: an incident message is ~0.7-1 KB as sent instead of a few hundred bytes.
+UVICORN_WS: dict[str, object] = {"ws_ping_interval": 20, "ws_ping_timeout": 20, "ws_per_message_deflate": False}
+
+
+def freeze_startup_objects() -> None:
+    """Move everything alive after startup (torch, OpenVINO, ultralytics, the app: ~350k objects) out of the
+    garbage collector's reach. A full collection otherwise walks them all, a 230-300 ms pause of the event loop
+    under load (every websocket delivery waits); frozen, it walks only what came later: 30-40 ms
+    (bench.speed.fanout, RESULTS.md section 5). Objects alive now are never freed by the collector."""
+    gc.collect()
+    gc.freeze()
 
 
 def config_secrets(config: ServiceConfig) -> list[str]:
@@ -83,7 +99,8 @@ def serve(args: argparse.Namespace) -> int:
         host = args.host or config.server.host
         port = args.port if args.port is not None else config.server.port
         log.info("API on http://%s:%d (OpenAPI at /docs, websocket at /ws)", host, port)
-        uvicorn.run(app, host=host, port=port, log_config=None, ws_ping_interval=20, ws_ping_timeout=20)
+        freeze_startup_objects()
+        uvicorn.run(app, host=host, port=port, log_config=None, **UVICORN_WS)  # type: ignore[arg-type]
     return 0
 
 
