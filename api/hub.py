@@ -77,6 +77,10 @@ class Client:
         self.overflowed = False
         self.closed = False
         self._waiter: asyncio.Future[bool] | None = None
+        # The heartbeat timer is armed lazily: a timer per wait (created, then cancelled by the next message) cost
+        # more than the rest of a delivery's wake-up; this one fires at most once per quiet interval.
+        self._quiet_until = 0.0
+        self._timer: asyncio.TimerHandle | None = None
 
     def offer(self, outgoing: Outgoing) -> None:
         """Queue a message (event loop only). On overflow, stop queueing and wake the sender to close."""
@@ -92,8 +96,11 @@ class Client:
         self._wake(True)
 
     def close(self) -> None:
-        """The connection is gone (its reader saw the disconnect): wake the sender to stop."""
+        """The connection is gone (its reader saw the disconnect, or it was removed): wake the sender to stop."""
         self.closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         self._wake(True)
 
     def _wake(self, value: bool) -> None:
@@ -106,19 +113,26 @@ class Client:
         if self.pending or self.overflowed or self.closed:
             return True
         loop = asyncio.get_running_loop()
+        self._quiet_until = loop.time() + timeout
         waiter: asyncio.Future[bool] = loop.create_future()
         self._waiter = waiter
-        timer = loop.call_later(timeout, _expire, waiter)
+        if self._timer is None:
+            self._timer = loop.call_at(self._quiet_until, self._quiet_check)
         try:
             return await waiter
         finally:
-            timer.cancel()
             self._waiter = None
 
-
-def _expire(waiter: asyncio.Future[bool]) -> None:
-    if not waiter.done():
-        waiter.set_result(False)
+    def _quiet_check(self) -> None:
+        self._timer = None
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            return  # not waiting: the next wait arms the timer again
+        loop = waiter.get_loop()
+        if loop.time() + 0.001 >= self._quiet_until:  # timers may fire up to a clock tick early
+            waiter.set_result(False)
+        else:  # a later wait began meanwhile: its own interval
+            self._timer = loop.call_at(self._quiet_until, self._quiet_check)
 
 
 class WebsocketHub:
@@ -136,6 +150,7 @@ class WebsocketHub:
         return client
 
     def remove(self, client: Client) -> None:
+        client.close()
         self.clients.discard(client)
         group = self._by_subscription.get(client.subscription)
         if group is not None:

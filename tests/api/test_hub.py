@@ -113,3 +113,24 @@ def test_wait_wakes_on_a_message_on_close_and_times_out() -> None:
         assert await asyncio.wait_for(waiting, 1) is True and closing.closed
 
     asyncio.run(run())
+
+
+def test_a_busy_client_times_out_only_after_a_whole_quiet_interval() -> None:
+    async def run() -> None:
+        hub = WebsocketHub(asyncio.get_running_loop())
+        client = hub.add(Subscription())
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        for seq in range(1, 6):  # a message every 0.04 s: never quiet for 0.1 s
+            waiting = asyncio.create_task(client.wait(0.1))
+            await asyncio.sleep(0.04)
+            hub.publish(message(seq))
+            assert await waiting is True
+            client.pending.clear()
+        quiet_from = loop.time()
+        assert await client.wait(0.1) is False
+        assert loop.time() - quiet_from >= 0.099 and loop.time() - started >= 0.3
+        hub.remove(client)
+        assert client.closed and client._timer is None
+
+    asyncio.run(run())
