@@ -8,7 +8,7 @@ LocalBroker as its message source; a publisher thread publishes `--rate` inciden
 realistic ~1 KB incident payload stamped with its publish time) into the broker, as camera pipelines do. The
 clients are real `websockets` clients, in `--client-procs` separate processes so that they do not share this
 process's interpreter; each records, per message, its arrival time minus its publish time. Loopback only, bounded
-in time. Writes bench/speed/results/fanout.json (other settings: fanout_<rate>_<client>_<compression>_<server>.json).
+in time. Writes bench/speed/results/fanout.json (other settings: fanout_<rate>_<client>[_<what differs>].json).
 
 The server runs with the service's websocket settings (api.cli.UVICORN_WS: what `xueliang serve` passes to
 uvicorn) and, like the service, freezes its startup objects out of the garbage collector's reach first
@@ -359,11 +359,13 @@ def main(argv: list[str] | None = None) -> int:
                   lat["95"], lat["99"], lat["99.9"], result["latency_max_ms"],
                   result["server_cpu_pct_until_last_delivery"], result["clients_cpu_pct_until_last_delivery"],
                   result["server_cpu_us_per_delivery"], info["loadavg_at_start"][0]]]))  # fmt: skip
-    default = (args.client == "websockets" and args.compression == "deflate" and args.server_deflate == "service"
-               and args.gc_freeze)  # fmt: skip
-    name = "fanout" if default and args.rate == 100 else (
-        f"fanout_{args.rate:g}_{args.client}_{args.compression}_{args.server_deflate}"
-        + ("" if args.gc_freeze else "_nofreeze"))  # fmt: skip
+    variant = "".join([
+        "" if args.compression == "deflate" else "_offer-off",
+        "" if args.server_deflate == "service" else f"_server-deflate-{args.server_deflate}",
+        "" if args.gc_freeze else "_nofreeze",
+    ])  # fmt: skip
+    default = args.client == "websockets" and not variant
+    name = "fanout" if default and args.rate == 100 else f"fanout_{args.rate:g}_{args.client}{variant}"
     path = write_results(name, {"machine": info, **result}, args.out_dir)
     print(f"wrote {path}")
     return 0
