@@ -1,6 +1,6 @@
 """Websocket `/ws`: live incidents and camera status, each message with a strictly increasing `seq`.
 
-Credentials (checked before the connection is accepted; missing or invalid ones close it with 4401): an
+Credentials (checked before anything is subscribed or sent; missing or invalid ones close it with 4401): an
 `X-API-Key` or `Authorization: Bearer` header, or, for browsers, the `api_key` or `access_token` query parameter.
 A caller only ever receives messages from its grid subtree.
 
@@ -50,7 +50,11 @@ async def live(
     principal: WsPrincipalDep,
 ) -> None:
     if principal is None:
-        await websocket.close(CLOSE_UNAUTHENTICATED, "not authenticated")  # before the accept: refused
+        # Accepted only to be closed with 4401: a close before the accept reaches a real client (a browser) as an
+        # HTTP 403 handshake failure, close code 1006, and it could not tell "log in again" from a network drop.
+        # Nothing is subscribed or sent.
+        await websocket.accept()
+        await websocket.close(CLOSE_UNAUTHENTICATED, "not authenticated")
         return
     params = websocket.query_params
     grid, category, after = params.get("grid"), params.get("category"), params.get("after")

@@ -12,10 +12,12 @@ All RTSP servers require credentials, and no log line or response may contain th
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import websockets
 
 from ingest.demo.footage import fire_clip, pedestrian_clip
 from ingest.rtsp_server import LocalRtspServer
@@ -141,6 +143,19 @@ def test_killed_server_takes_the_camera_offline_with_a_device_fault_and_back(wor
 def test_sequence_numbers_strictly_increase(world):
     seqs = [r.message["seq"] for r in world["feed"].received]
     assert seqs and all(a < b for a, b in zip(seqs, seqs[1:], strict=False))
+
+
+def test_a_real_websocket_client_without_valid_credentials_gets_close_code_4401(world):
+    async def refused(query: str) -> tuple[int | None, list[str]]:
+        received = []
+        async with websockets.connect(f"ws://127.0.0.1:{world['port']}/ws{query}") as ws:
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                while True:
+                    received.append(await ws.recv())
+        return closed.value.rcvd.code if closed.value.rcvd else None, received
+
+    for query in ("", "?access_token=nonsense", "?api_key=wrong"):
+        assert asyncio.run(refused(query)) == (4401, [])  # the code a browser can act on, and nothing else
 
 
 def test_no_response_or_log_line_contains_the_credentials(world):
