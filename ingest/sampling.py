@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import av
+import numpy as np
 
 # Timestamps built from integer pts * time_base are not exact in binary: 3 * 0.1 == 0.30000000000000004.
 _EPSILON_S = 1e-6
@@ -43,3 +48,20 @@ class FrameSampler:
     def reset(self) -> None:
         """Forget the grid: the next frame is taken and starts a new one."""
         self._next_due = None
+
+
+def sampled_frames(path: Path, fps: float | None, limit: int | None = None) -> Iterator[tuple[float, np.ndarray]]:
+    """(pts seconds, BGR image) of a video file's frames at `fps` (None: every frame), decoded with PyAV and chosen
+    by FrameSampler as a camera's are; stops after `limit` frames. For benchmarks, tests and tools."""
+    sampler = FrameSampler(fps)
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        time_base = stream.time_base or 0
+        taken = 0
+        for frame in container.decode(stream):
+            pts = float(frame.pts * time_base) if frame.pts is not None else 0.0
+            if sampler.due(pts):
+                yield pts, frame.to_ndarray(format="bgr24")
+                taken += 1
+                if limit is not None and taken >= limit:
+                    return

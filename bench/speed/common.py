@@ -9,15 +9,12 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import av
 import numpy as np
 import psutil
-
-from ingest.sampling import FrameSampler
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -60,21 +57,6 @@ def _git_commit() -> str:
                               timeout=5).stdout.strip()  # fmt: skip
     except OSError:
         return "unknown"
-
-
-def sampled_frames(path: Path, fps: float | None, limit: int | None = None) -> Iterator[tuple[float, np.ndarray]]:
-    """(pts seconds, BGR image) of a clip at `fps` (None: every frame), decoded with PyAV as the service does."""
-    sampler = FrameSampler(fps)
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        taken = 0
-        for frame in container.decode(stream):
-            pts = float(frame.pts * stream.time_base) if frame.pts is not None else 0.0
-            if sampler.due(pts):
-                yield pts, frame.to_ndarray(format="bgr24")
-                taken += 1
-                if limit is not None and taken >= limit:
-                    return
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:

@@ -28,10 +28,11 @@ import yaml
 
 from analytics.detector import Detector, load_detectors
 from analytics.service import AnalyticsService
-from bench.speed.common import CLIPS, DEMO_CONFIG, sampled_frames
+from bench.speed.common import CLIPS, DEMO_CONFIG
 from ingest.demo.footage import cache_dir, fire_clip, pedestrian_clip
 from ingest.health import CameraState
 from ingest.rtsp_server import LocalRtspServer
+from ingest.sampling import sampled_frames
 from models.config import ServiceConfig, parse_config
 from models.push import LocalBroker, PushJournal
 from models.store import Store

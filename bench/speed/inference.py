@@ -30,11 +30,11 @@ from bench.speed.common import (
     machine,
     median,
     percentile,
-    sampled_frames,
     table,
     write_results,
 )
 from ingest.demo.footage import fire_clip, pedestrian_clip
+from ingest.sampling import sampled_frames
 from models.config import UltralyticsModelConfig
 
 RUNTIMES = ("torch", "onnx", "openvino")

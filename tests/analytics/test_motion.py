@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import av
@@ -18,27 +17,12 @@ from analytics.rules.fire_smoke_rule import FireSmokeRule
 from ingest.camera_stream import CameraStream, DropPolicy
 from ingest.demo.footage import fire_clip, pedestrian_clip
 from ingest.frames import VideoFrame
-from ingest.sampling import FrameSampler
+from ingest.sampling import sampled_frames
 from models.config import CameraConfig, MotionConfig
 from tests.analytics.helpers import detections, online, people
 from tests.conftest import ASSETS
 
 FIRE_CLIPS = ["fire_indoor_cctv_lockers.mp4", "fire_indoor_cctv_home_battery.mp4", "fire_outdoor_grass_burn.mp4"]
-
-
-def sampled_frames(path: Path, fps: float, limit: int | None = None) -> Iterator[tuple[float, np.ndarray]]:
-    """(pts, BGR image) at `fps`, decoded with PyAV like the service does."""
-    sampler = FrameSampler(fps)
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        taken = 0
-        for frame in container.decode(stream):
-            pts = float(frame.pts * stream.time_base) if frame.pts is not None else 0.0
-            if sampler.due(pts):
-                yield pts, frame.to_ndarray(format="bgr24")
-                taken += 1
-                if limit is not None and taken >= limit:
-                    return
 
 
 @pytest.fixture(scope="module")
