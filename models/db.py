@@ -177,6 +177,21 @@ class PushMessageRow(Base):
     __table_args__ = {"sqlite_autoincrement": True}
 
 
+class PushRetentionRow(Base):
+    """How far the live-push log has been pruned (0004_push_retention): one row, `id` 1.
+
+    `pruned_through_seq` is the highest seq ever removed (0: none). A websocket client resuming from a lower seq
+    may have missed a removed message, so it is refused; from this seq on, the log is complete. It is recorded
+    rather than read off min(seq): seqs have gaps (a rolled-back insert still uses up its seq on PostgreSQL), and
+    each camera's latest status is kept however old.
+    """
+
+    __tablename__ = "push_retention"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    pruned_through_seq: Mapped[int] = mapped_column(SeqInteger)
+
+
 class CameraStatusRow(Base):
     """Each camera's latest status, with the seq of the camera.status message that announced it."""
 

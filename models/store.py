@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Self
 
-from sqlalchemy import ColumnElement, Connection, Engine, and_, func, or_, select, text, update
+from sqlalchemy import ColumnElement, Connection, Engine, and_, delete, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
@@ -29,6 +29,7 @@ from models.db import (
     IncidentRow,
     IncidentTransitionRow,
     PushMessageRow,
+    PushRetentionRow,
     make_engine,
     upgrade_to_head,
 )
@@ -49,6 +50,9 @@ LOOP_FIELDS = ("status", "status_changed_at", "resolved_at", "assignee_departmen
 
 IncidentPayload = dict[str, Any] | Callable[[Incident], dict[str, Any]]
 """A message payload, or how to build it from the incident as stored (its loop fields are the store's)."""
+
+
+PRUNE_BATCH = 5000  # push messages removed per write transaction (pipelines wait for one batch at most)
 
 
 class UnknownIncident(LookupError):
@@ -472,6 +476,55 @@ class Store:
                     )
                 )
 
+    def prune_messages(self, before: datetime, *, batch: int = PRUNE_BATCH) -> int:
+        """Remove the live-push messages dated before `before`; returns how many were removed.
+
+        What goes is the log's oldest stretch, up to its first message dated `before` or later (a message dated out
+        of order waits for the ones before it). Kept however old: the newest message (so `last_seq()` stays what it
+        was) and each camera's latest camera.status (a fresh websocket client's first view). `pruned_through_seq()`
+        rises to the highest seq removed, in the transaction that removes it. In batches of `batch`, each its own
+        write transaction, so writers wait for one batch at most. Running it twice (several API replicas) is
+        harmless.
+        """
+        with self._sessions() as session:
+            newest = session.scalar(select(func.max(PushMessageRow.seq)))
+            first_recent = session.scalar(
+                select(PushMessageRow.seq).where(PushMessageRow.at >= before).order_by(PushMessageRow.seq).limit(1)
+            )
+        if newest is None:
+            return 0
+        bound = newest if first_recent is None else min(first_recent, newest)  # remove seqs below it only
+        latest_statuses = select(CameraStatusRow.last_message_seq)
+        removed = 0
+        while True:
+            with self._writing() as session:
+                seqs = session.scalars(
+                    select(PushMessageRow.seq)
+                    .where(PushMessageRow.seq < bound, PushMessageRow.seq.not_in(latest_statuses))
+                    .order_by(PushMessageRow.seq)
+                    .limit(batch)
+                ).all()
+                if not seqs:
+                    return removed
+                session.execute(
+                    delete(PushMessageRow)
+                    .where(
+                        PushMessageRow.seq >= seqs[0],
+                        PushMessageRow.seq <= seqs[-1],
+                        PushMessageRow.seq.not_in(latest_statuses),
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+                session.execute(
+                    update(PushRetentionRow)
+                    .where(PushRetentionRow.id == 1, PushRetentionRow.pruned_through_seq < seqs[-1])
+                    .values(pruned_through_seq=seqs[-1])
+                    .execution_options(synchronize_session=False)
+                )
+            removed += len(seqs)
+            if len(seqs) < batch:
+                return removed
+
     # ------------------------------------------------------------------------------------------------ reads
 
     def get_incident(self, incident_id: str) -> Incident | None:
@@ -557,7 +610,8 @@ class Store:
         grid_code: str | None = None,
         category_code: str | None = None,
     ) -> list[PushMessage]:
-        """Messages with a seq above `seq`, oldest first, at most `limit`.
+        """Messages with a seq above `seq`, oldest first, at most `limit`. Gapless only from
+        `pruned_through_seq()` on: below it, pruned messages are missing.
 
         `grid_code` keeps the messages located in that cell's subtree; `category_code` keeps the messages of that
         category (so it leaves out camera.status messages, which have none).
@@ -583,9 +637,14 @@ class Store:
             return [_message_from_row(row) for row in session.scalars(query)]
 
     def last_seq(self) -> int:
-        """The highest seq committed so far; 0 for an empty log."""
+        """The highest seq committed so far; 0 for an empty log (pruning never removes the newest message)."""
         with self._sessions() as session:
             return session.scalar(select(func.max(PushMessageRow.seq))) or 0
+
+    def pruned_through_seq(self) -> int:
+        """The highest seq `prune_messages` has removed (0: none): `messages_since(seq)` is complete from here on."""
+        with self._sessions() as session:
+            return session.scalar(select(PushRetentionRow.pruned_through_seq).where(PushRetentionRow.id == 1)) or 0
 
     def transitions(self, incident_id: str) -> list[IncidentTransition]:
         """The incident's closed-loop history, oldest first."""
