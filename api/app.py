@@ -8,6 +8,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -28,6 +29,8 @@ from models.push import LocalBroker, Publisher, PushJournal, Subscriber
 from models.store import Store
 
 log = logging.getLogger(__name__)
+
+PRUNE_PUSH_EVERY_S = 3600.0  # how often push messages past `server.websocket_resume_days` are removed
 
 CONSOLE_DIR = Path(__file__).resolve().parent / "console"
 
@@ -75,6 +78,8 @@ def create_app(
         if authenticator.random_secret:
             log.warning("auth.jwt_secret is not set: login tokens are signed with a key made now (lost on restart)")
         deadlines = asyncio.create_task(watch_deadlines(journal, clock, config.closed_loop.overdue_check_s))
+        retention = timedelta(days=config.server.websocket_resume_days)
+        pruning = asyncio.create_task(prune_push_log(store, clock, retention, PRUNE_PUSH_EVERY_S))
         try:
             if run_cameras:
                 analytics = await asyncio.to_thread(AnalyticsService, config, journal, detectors=detectors)
@@ -96,9 +101,10 @@ def create_app(
         finally:
             if replay_service is not None:
                 await asyncio.to_thread(replay_service.stop)
-            deadlines.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await deadlines
+            for task in (deadlines, pruning):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             if analytics is not None:
                 await asyncio.to_thread(analytics.stop)
             unsubscribe_delivery()
@@ -140,4 +146,17 @@ async def watch_deadlines(journal: PushJournal, clock: Clock, interval_s: float)
                 log.info("%d incident(s) overdue", len(flagged))
         except Exception:
             log.exception("overdue check failed; retrying in %.0f s", interval_s)
+        await asyncio.sleep(interval_s)
+
+
+async def prune_push_log(store: Store, clock: Clock, retention: timedelta, interval_s: float) -> None:
+    """At start, then every `interval_s`, remove the live-push messages older than `retention` (a websocket client
+    resuming from before them is closed with 4410). Several API replicas each pruning is harmless."""
+    while True:
+        try:
+            removed = await asyncio.to_thread(store.prune_messages, clock() - retention)
+            if removed:
+                log.info("push log: removed %d message(s) older than %s", removed, retention)
+        except Exception:
+            log.exception("push log pruning failed; retrying in %.0f s", interval_s)
         await asyncio.sleep(interval_s)

@@ -398,6 +398,14 @@ class ServerConfig(Strict):
         description="A websocket client that has been sent nothing for this long gets a "
         '`{"type": "heartbeat", "seq": <its last seq>}` message (no seq of its own), so a dead link shows.',
     )
+    websocket_resume_days: float = Field(
+        default=7,
+        gt=0,
+        description="Live-push messages older than this are removed (at start, then hourly), so a websocket "
+        "client can resume with `after=` from up to this long ago; resuming from a removed message is refused "
+        "with close code 4410 (reload, then connect afresh). Each camera's latest status and the newest message "
+        "are kept.",
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -7,6 +7,10 @@ A caller only ever receives messages from its grid subtree.
 Query parameters: `grid` (a grid cell code: its subtree only; a cell outside the caller's subtree closes with
 1008 like an unknown one), `category` (an event category code), `after` (resume: every message with a larger seq
 is sent from the store first, then live). Without `after`, the latest status of each camera is sent first.
+The store keeps messages for `server.websocket_resume_days`: an `after` from before the oldest removed message
+(the store's `pruned_through_seq`) cannot be resumed without a gap, so it is closed with 4410 (like HTTP 410 Gone:
+reload the lists, then connect without `after`, or with `after=` the `last_seq` of `GET /healthz`). That
+happens before anything is sent, or, should pruning overtake a long backlog while it is being sent, mid-way.
 Messages: `{"seq": 12, "type": "incident.opened" | "incident.updated" | "incident.closed" |
 "incident.transition" | "incident.overdue" | "camera.status", "at": "2026-...Z", "data": {...}}`.
 
@@ -35,6 +39,7 @@ router = APIRouter(tags=["live"])
 
 CLOSE_BAD_REQUEST = 1008
 CLOSE_UNAUTHENTICATED = 4401  # like HTTP 401: no credentials, or invalid ones
+CLOSE_RESUME_TOO_OLD = 4410  # like HTTP 410 Gone: messages after `after` were pruned; reload, then connect afresh
 REPLAY_PAGE = 500
 MAX_SEQ = 2**63 - 1  # the log's seq is a signed 64-bit integer
 SEND_SLICE = 64  # messages one client sends before letting the others run
@@ -89,6 +94,10 @@ async def live(
         last_sent = await _send_backlog(
             websocket, store, subscription, int(after) if after is not None else None, now_seq
         )
+        if last_sent is None:
+            # Accepted first, for the same reason as 4401: so that a browser sees the code.
+            await websocket.close(CLOSE_RESUME_TOO_OLD, "resume point too old: reload, then connect without after")
+            return
         receiver = asyncio.create_task(_drain_incoming(websocket))
         receiver.add_done_callback(lambda _: client.close())  # the client went away: wake the sender to stop
         try:
@@ -133,8 +142,9 @@ def heartbeat_json(last_seq: int) -> dict[str, Any]:
 
 async def _send_backlog(
     websocket: WebSocket, store: Store, subscription: Subscription, after: int | None, now_seq: int | None
-) -> int:
-    """Send what the client needs before live messages; returns the last seq sent (`now_seq` for a fresh client)."""
+) -> int | None:
+    """Send what the client needs before live messages; returns the last seq sent (`now_seq` for a fresh client),
+    or None when the log no longer holds every message after `after` (pruned: close with 4410)."""
     if after is None:
         # A fresh client: each camera's latest status as of now, then every message after now.
         assert now_seq is not None
@@ -152,6 +162,10 @@ async def _send_backlog(
             grid_code=subscription.grid_code,
             category_code=subscription.category_code,
         )
+        # Read after the page: a pruning committed before the page was read shows here, so a page read in full
+        # (nothing above `last_sent` pruned yet) is never sent with a hole in it.
+        if await asyncio.to_thread(store.pruned_through_seq) > last_sent:
+            return None
         for message in page:
             await websocket.send_text(message_text(message))
             last_sent = message.seq
