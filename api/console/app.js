@@ -107,6 +107,7 @@ async function startConsole() {
     onMessage,
     onState: renderLinkState,
     onUnauthorized: () => logout("login.expired"),
+    onResumeTooOld: restartConsole,
   });
   link.start();
   window.xueliangLink = link; // for the browser tests' network-drop check, and for a look from the devtools
@@ -115,6 +116,17 @@ async function startConsole() {
     view?.onTick?.();
   }, 10000);
   route();
+}
+
+// The server no longer holds every message since our resume point (close code 4410): load the lists and connect
+// afresh, as after login; while the API cannot be reached, try again every few seconds.
+async function restartConsole() {
+  stopConsole();
+  try {
+    await startConsole();
+  } catch (error) {
+    if (!handleError(error) && session.token) setTimeout(restartConsole, 5000);
+  }
 }
 
 function stopConsole() {

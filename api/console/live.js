@@ -1,16 +1,18 @@
 // The live feed: one websocket, resumed without gaps. Every message carries a strictly increasing `seq`; after a
 // drop the link is reopened with `after=<last seq seen>` and the server sends what was missed from its store.
 // Reconnects back off exponentially (1 s, 2 s, 4 s ... 30 s, with jitter); silence for three heartbeat
-// intervals counts as a dead link.
+// intervals counts as a dead link. A resume point older than the server keeps messages for is refused with 4410:
+// then the console reloads (as on login) instead of retrying.
 const HEARTBEAT_S = 15;
 const DEAD_AFTER_MS = 3 * HEARTBEAT_S * 1000 + 5000;
 const CLOSE_UNAUTHENTICATED = 4401;
+const CLOSE_RESUME_TOO_OLD = 4410;
 
 export class LiveLink {
   /**
    * @param {() => string} token the current bearer token
    * @param {number} afterSeq resume point: messages after this seq are wanted
-   * @param {{onMessage: Function, onState: Function, onUnauthorized: Function}} handlers
+   * @param {{onMessage: Function, onState: Function, onUnauthorized: Function, onResumeTooOld: Function}} handlers
    */
   constructor(token, afterSeq, handlers) {
     this.token = token;
@@ -70,6 +72,10 @@ export class LiveLink {
       if (this.stopped) return;
       if (event.code === CLOSE_UNAUTHENTICATED) {
         this.handlers.onUnauthorized();
+        return;
+      }
+      if (event.code === CLOSE_RESUME_TOO_OLD) {
+        this.handlers.onResumeTooOld();
         return;
       }
       this.scheduleRetry();

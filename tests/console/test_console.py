@@ -14,14 +14,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
+import yaml
 from selenium.webdriver.support.ui import Select
 
 from ingest.demo.footage import fire_clip, pedestrian_clip
 from ingest.rtsp_server import LocalRtspServer
+from models.store import Store
 from tests.console.browser import Browser
 from tests.console.network import CuttableLink
 from tests.e2e.service import Service, free_port, service_config
@@ -218,6 +221,35 @@ def test_the_feed_resumes_without_gaps_after_the_network_drops(world):
     beishan.wait(lambda: beishan.text("#incident-status") == "已派遣", "incident view updated")
     assert "张队" in beishan.text(".incident-view")
     assert beishan.js("return window.sameDocument") is True
+
+
+def test_the_console_reloads_when_what_it_missed_was_pruned(world):
+    """Offline for longer than the server keeps messages: the resume is refused (close code 4410) and the console
+    loads afresh, as after login (lists, then a new link), instead of retrying a resume point that is gone."""
+    beishan: Browser = world["beishan"]
+    service: Service = world["service"]
+    link: CuttableLink = world["link"]
+    beishan.js("window.linkBefore = window.xueliangLink")
+    link.cut()
+    try:
+        beishan.wait(lambda: beishan.find("#link-state").get_attribute("data-state") == "retry", "link down", 20)
+        # Meanwhile two messages the console misses (the dead camera's status, as it is), and the server prunes
+        # everything older than tomorrow: the first of them goes.
+        url = yaml.safe_load(service.config_path.read_text(encoding="utf-8"))["store"]["url"]
+        with Store(url) as store:
+            dead = next(m for m in store.latest_camera_messages() if m.camera_id == "dead")
+            status = next(s for s in store.camera_statuses() if s.camera_id == "dead")
+            for _ in range(2):
+                store.record_camera_status(status, dead.grid_code, dead.data)
+            missed_from = beishan.js("return window.xueliangLink.lastSeq")
+            assert store.prune_messages(datetime.now(UTC) + timedelta(days=1)) > 0
+            assert store.pruned_through_seq() > missed_from
+    finally:
+        link.restore()
+    beishan.wait(lambda: beishan.js("return window.xueliangLink !== window.linkBefore"), "console reloaded", 40)
+    beishan.wait(lambda: beishan.find("#link-state").get_attribute("data-state") == "open", "new link open", 20)
+    assert world["seen"]["fire"] in feed_ids(beishan)
+    assert beishan.js("return window.sameDocument") is True  # reloaded its lists, not the page
 
 
 def test_camera_wall_shows_health_errors_fps_and_pictures(world):
