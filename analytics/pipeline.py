@@ -160,6 +160,7 @@ class CameraRunner:
     ) -> None:
         self.pipeline = pipeline
         self.on_frame = on_frame  # told of each analysed frame (the camera wall's thumbnails)
+        self._on_frame_failing = False
         self.feed = feed
         self.sink = sink
         self.clock = clock
@@ -199,6 +200,19 @@ class CameraRunner:
         if frame is not None and self._decode_control is not None:
             self._decode_control.decode_keyframes_only(keyframes, after_frame=frame.frame_id)
 
+    def _tell_on_frame(self, frame: VideoFrame) -> None:
+        """The frame's listener (the camera wall's thumbnail) is a nicety: its failure (a full disk) never costs an
+        event; it is logged once until it works again."""
+        assert self.on_frame is not None
+        try:
+            self.on_frame(frame)
+        except Exception:
+            if not self._on_frame_failing:
+                log.exception("camera %s: the frame listener failed (logged once until it recovers)", frame.camera_id)
+            self._on_frame_failing = True
+        else:
+            self._on_frame_failing = False
+
     def run_step(self, frame: VideoFrame | None) -> list[Event]:
         now = self.clock()
         try:
@@ -209,10 +223,10 @@ class CameraRunner:
         self._steer_decoding(frame, keyframes=self.pipeline.keyframes_suffice)
         if frame is not None:
             self.frames_analysed += 1
-            if self.on_frame is not None:
-                self.on_frame(frame)
         for event in events:
             self.sink.handle(event)
+        if frame is not None and self.on_frame is not None:
+            self._tell_on_frame(frame)
         timestamp = frame.timestamp if frame is not None else now
         for rule in self.pipeline.rules:
             grace = adoption_grace_s(rule, self.pipeline.camera.analysis_fps)

@@ -1,14 +1,21 @@
 """Each camera's latest analysed frame, for the operator console's camera wall (`GET /cameras/{id}/thumbnail`).
 
-Kept in memory by the process that analyses the camera: the newest frame is only referenced (frames are
-immutable), and downscaled and JPEG-encoded when someone asks, at most once per frame. Nothing is written to disk
-and no message is published: a thumbnail is a glance at the camera, not a record.
+The pipeline that analyses a camera writes a small JPEG of its newest analysed frame under the store's data
+directory (`<data_dir>/thumbnails/<camera id>.jpg`, replaced atomically, its mtime the frame's time), at most once
+every `every_s` seconds; any API process that shares the data directory serves it, as it serves evidence
+snapshots. So the API never reaches into a pipeline's memory (DESIGN's seam: pipelines on other nodes, several
+API replicas). No message is published: a thumbnail is a glance at the camera, not a record.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 
@@ -16,6 +23,7 @@ from ingest.frames import VideoFrame
 
 THUMBNAIL_WIDTH = 320
 JPEG_QUALITY = 70
+WRITE_EVERY_S = 2.0  # the console's camera wall refreshes every 5 s
 
 
 @dataclass(frozen=True)
@@ -26,33 +34,59 @@ class Thumbnail:
 
 
 class CameraThumbnails:
-    """The newest analysed frame of each camera; thread-safe (pipelines offer, the API reads)."""
+    """Writer (pipelines: `offer`) and reader (the API: `latest`) of the thumbnails in `directory`. Thread-safe."""
 
-    def __init__(self, width: int = THUMBNAIL_WIDTH, quality: int = JPEG_QUALITY) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        width: int = THUMBNAIL_WIDTH,
+        quality: int = JPEG_QUALITY,
+        every_s: float = WRITE_EVERY_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.directory = Path(directory)
         self.width = width
         self.quality = quality
-        self._latest: dict[str, VideoFrame] = {}
-        self._encoded: dict[str, tuple[int, Thumbnail]] = {}  # camera id → (frame id, its thumbnail)
+        self.every_s = every_s
+        self._clock = clock
+        self._written_at: dict[str, float] = {}  # camera id → clock() of its last write
         self._lock = threading.Lock()
 
+    def path(self, camera_id: str) -> Path:
+        return self.directory / f"{camera_id}.jpg"
+
     def offer(self, frame: VideoFrame) -> None:
-        """A camera's pipeline analysed `frame`: it is now that camera's thumbnail."""
+        """A camera's pipeline analysed `frame`: write it as the camera's thumbnail unless one was written less than
+        `every_s` ago."""
+        now = self._clock()
         with self._lock:
-            self._latest[frame.camera_id] = frame
+            last = self._written_at.get(frame.camera_id)
+            if last is not None and now - last < self.every_s:
+                return
+            self._written_at[frame.camera_id] = now
+        jpeg = self._encode(frame)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        target = self.path(frame.camera_id)
+        partial = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.part")
+        try:
+            partial.write_bytes(jpeg)
+            os.utime(partial, (frame.timestamp, frame.timestamp))
+            os.replace(partial, target)  # a reader sees the old picture or the new one, never half of one
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                partial.unlink()
 
     def latest(self, camera_id: str) -> Thumbnail | None:
-        """The camera's newest analysed frame as a small JPEG; None before its first frame."""
-        with self._lock:
-            frame = self._latest.get(camera_id)
-            cached = self._encoded.get(camera_id)
-        if frame is None:
+        """The camera's newest thumbnail; None before its first analysed frame."""
+        path = self.path(camera_id)
+        try:
+            with path.open("rb") as file:
+                jpeg = file.read()
+                timestamp = os.fstat(file.fileno()).st_mtime
+        except FileNotFoundError:
             return None
-        if cached is not None and cached[0] == frame.frame_id and cached[1].timestamp == frame.timestamp:
-            return cached[1]
-        thumbnail = Thumbnail(camera_id, frame.timestamp, self._encode(frame))
-        with self._lock:
-            self._encoded[camera_id] = (frame.frame_id, thumbnail)
-        return thumbnail
+        return Thumbnail(camera_id, timestamp, jpeg)
 
     def _encode(self, frame: VideoFrame) -> bytes:
         image = frame.image

@@ -19,6 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from analytics.detector import Detector
 from analytics.replay_service import ReplayService
 from analytics.service import AnalyticsService
+from analytics.thumbnails import CameraThumbnails
 from api.auth import Authenticator, Clock, utc_now
 from api.delivery import DeliveryWorker
 from api.deps import authenticate
@@ -95,8 +96,8 @@ def create_app(
                 "authenticator": authenticator,
                 "clock": clock,
                 "replays": replay_service,
-                # the camera wall's thumbnails: only this process's own cameras (none when it runs no cameras)
-                "thumbnails": analytics.thumbnails if analytics is not None else None,
+                # the camera wall's thumbnails, as the pipelines (here or on another node) wrote them to the data dir
+                "thumbnails": CameraThumbnails(config.store.data_dir / "thumbnails"),
             }
         finally:
             if replay_service is not None:

@@ -38,7 +38,7 @@ def _authenticator(request: Request) -> Authenticator:
     return request.state.authenticator  # type: ignore[no-any-return]
 
 
-def _thumbnails(request: Request) -> CameraThumbnails | None:
+def _thumbnails(request: Request) -> CameraThumbnails:
     return request.state.thumbnails  # type: ignore[no-any-return]
 
 
@@ -53,7 +53,7 @@ GridTreeDep = Annotated[GridTree, Depends(_grid_tree)]
 JournalDep = Annotated[PushJournal, Depends(_journal)]
 AuthenticatorDep = Annotated[Authenticator, Depends(_authenticator)]
 NowDep = Annotated[datetime, Depends(_now)]
-ThumbnailsDep = Annotated[CameraThumbnails | None, Depends(_thumbnails)]
+ThumbnailsDep = Annotated[CameraThumbnails, Depends(_thumbnails)]
 
 bearer_token = OAuth2PasswordBearer(
     tokenUrl="/auth/token", auto_error=False, description="A user's token from POST /auth/token."

@@ -74,10 +74,10 @@ def get_camera(
 )
 def get_thumbnail(camera_id: str, config: ConfigDep, principal: PrincipalDep, thumbnails: ThumbnailsDep) -> Response:
     """A recent look at the camera for the camera wall: its newest analysed frame as a small JPEG (320 px wide),
-    from memory. `X-Frame-Time` is the frame's time (ISO 8601). 404 until the camera's first frame (and on an API
-    replica that runs no cameras)."""
+    written by the camera's pipeline (every 2 s) to the store's data directory. `X-Frame-Time` is the frame's time
+    (ISO 8601). 404 until the camera's first analysed frame."""
     visible_camera(config, principal, camera_id)
-    thumbnail = thumbnails.latest(camera_id) if thumbnails is not None else None
+    thumbnail = thumbnails.latest(camera_id)
     if thumbnail is None:
         raise HTTPException(404, f"camera {camera_id!r} has no frame yet")
     at = datetime.fromtimestamp(thumbnail.timestamp, UTC).isoformat().replace("+00:00", "Z")

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
+import supervision as sv
 
+from analytics.events import Event
+from analytics.pipeline import CameraPipeline, CameraRunner
 from analytics.thumbnails import CameraThumbnails
 from ingest.frames import VideoFrame
+from models.config import CameraConfig
+from tests.analytics.helpers import online, people
 
 
 def frame(camera_id: str, frame_id: int, width: int = 768, height: int = 576, value: int = 0) -> VideoFrame:
@@ -22,16 +29,24 @@ def decode(jpeg: bytes) -> np.ndarray:
     return image
 
 
-def test_no_thumbnail_before_the_first_frame() -> None:
-    assert CameraThumbnails().latest("gate") is None
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_no_thumbnail_before_the_first_frame(tmp_path: Path) -> None:
+    assert CameraThumbnails(tmp_path / "thumbnails").latest("gate") is None
 
 
 @pytest.mark.parametrize(("size", "expected"), [((768, 576), (240, 320)), ((1920, 1080), (180, 320)),
                                                  ((200, 100), (100, 200))])  # fmt: skip
 def test_thumbnail_is_the_frame_downscaled_to_320_wide_never_upscaled(
-    size: tuple[int, int], expected: tuple[int, int]
+    tmp_path: Path, size: tuple[int, int], expected: tuple[int, int]
 ) -> None:
-    thumbnails = CameraThumbnails()
+    thumbnails = CameraThumbnails(tmp_path / "thumbnails")
     thumbnails.offer(frame("gate", 1, *size))
 
     thumbnail = thumbnails.latest("gate")
@@ -41,15 +56,77 @@ def test_thumbnail_is_the_frame_downscaled_to_320_wide_never_upscaled(
     assert thumbnail.timestamp == 1_001.0
 
 
-def test_the_newest_frame_wins_per_camera_and_is_encoded_once() -> None:
-    thumbnails = CameraThumbnails()
+def test_another_process_reads_what_the_pipeline_wrote(tmp_path: Path) -> None:
+    # An API replica on another node has its own CameraThumbnails over the shared data directory.
+    CameraThumbnails(tmp_path / "thumbnails").offer(frame("gate", 7, value=90))
+
+    thumbnail = CameraThumbnails(tmp_path / "thumbnails").latest("gate")
+
+    assert thumbnail is not None and thumbnail.timestamp == 1_007.0
+    assert abs(int(decode(thumbnail.jpeg)[5, 5, 0]) - 90) < 8
+    assert [p.name for p in (tmp_path / "thumbnails").iterdir()] == ["gate.jpg"]  # no partial files left
+
+
+def test_the_newest_frame_wins_per_camera_written_at_most_every_two_seconds(tmp_path: Path) -> None:
+    clock = Clock()
+    thumbnails = CameraThumbnails(tmp_path / "thumbnails", clock=clock)
     thumbnails.offer(frame("gate", 1, value=0))
     thumbnails.offer(frame("lane", 1, value=200))
-    thumbnails.offer(frame("gate", 2, value=100))
+    clock.now = 1.9
+    thumbnails.offer(frame("gate", 2, value=100))  # too soon after frame 1: not written
 
     gate, lane = thumbnails.latest("gate"), thumbnails.latest("lane")
-
     assert gate is not None and lane is not None
-    assert gate.timestamp == 1_002.0 and abs(int(decode(gate.jpeg)[5, 5, 0]) - 100) < 8
+    assert gate.timestamp == 1_001.0 and abs(int(decode(gate.jpeg)[5, 5, 0])) < 8
     assert abs(int(decode(lane.jpeg)[5, 5, 0]) - 200) < 8
-    assert thumbnails.latest("gate") is gate  # the same frame is not encoded again
+
+    clock.now = 2.0
+    thumbnails.offer(frame("gate", 3, value=100))
+    gate = thumbnails.latest("gate")
+    assert gate is not None and gate.timestamp == 1_003.0 and abs(int(decode(gate.jpeg)[5, 5, 0]) - 100) < 8
+
+
+class OnePersonDetector:
+    name = "people"
+
+    def detect(self, image: np.ndarray) -> sv.Detections:
+        return people(1)
+
+
+class Feed:
+    health = online("cam")
+    finished = False
+
+    def next_frame(self, timeout: float) -> VideoFrame | None:
+        return None
+
+
+class ListSink:
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def handle(self, event: Event) -> None:
+        self.events.append(event)
+
+    def settle_adopted(self, *args: object) -> None:
+        pass
+
+
+def test_a_thumbnail_that_cannot_be_written_costs_no_event(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    blocked = tmp_path / "thumbnails"
+    blocked.write_text("a file where the directory should be")  # every write fails, like a full disk
+    config = CameraConfig.model_validate(
+        {"name": "cam", "url": "rtsp://127.0.0.1/x", "rules": {"crowd": {"min_people": 1, "open_after_s": 0}}}
+    )
+    sink = ListSink()
+    runner = CameraRunner(
+        CameraPipeline("cam", config, {"people": OnePersonDetector()}), Feed(), sink,  # type: ignore[arg-type]
+        on_frame=CameraThumbnails(blocked, every_s=0).offer,
+    )  # fmt: skip
+
+    for i in range(3):
+        runner.run_step(frame("cam", i))
+
+    assert [e.phase for e in sink.events][:1] == ["opened"]  # the crowd incident opened all the same
+    assert runner.frames_analysed == 3
+    assert sum("frame listener failed" in r.getMessage() for r in caplog.records) == 1  # logged once, not per frame

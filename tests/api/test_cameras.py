@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+import cv2
+import numpy as np
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from analytics.thumbnails import CameraThumbnails
+from ingest.frames import VideoFrame
 from ingest.health import CameraState
 from models.config import ServiceConfig
 from tests.api.access import FakeClock, bearer
@@ -172,14 +176,31 @@ def test_unknown_camera_is_404(client: TestClient, camera_id: str) -> None:
 
 
 @pytest.mark.parametrize("camera_id", [CAM_WALKWAY, CAM_FIRE_LANE, CAM_YUQUAN])
-def test_no_thumbnail_from_an_api_that_runs_no_cameras(client: TestClient, feed: CameraFeed, camera_id: str) -> None:
-    # the health is known (from the store), but this process analyses no frames: nothing to show yet
-    feed.camera_status(camera_id, CameraState.ONLINE, minutes(0))
+def test_no_thumbnail_before_the_cameras_first_analysed_frame(
+    client: TestClient, feed: CameraFeed, camera_id: str
+) -> None:
+    feed.camera_status(camera_id, CameraState.ONLINE, minutes(0))  # online, but no frame analysed yet
 
     response = client.get(f"/cameras/{camera_id}/thumbnail")
 
     assert response.status_code == 404
     assert "has no frame yet" in response.json()["detail"]
+
+
+def test_an_api_that_runs_no_cameras_serves_the_thumbnail_a_pipeline_wrote(
+    client: TestClient, config: ServiceConfig
+) -> None:
+    # The pipeline analysing the camera (in another process or on another node) shares only the data directory.
+    image = np.full((576, 768, 3), 120, dtype=np.uint8)
+    CameraThumbnails(config.store.data_dir / "thumbnails").offer(VideoFrame(CAM_WALKWAY, 5, 1_790_000_000.0, None, image))
+
+    response = client.get(f"/cameras/{CAM_WALKWAY}/thumbnail")
+
+    assert response.status_code == 200 and response.headers["content-type"] == "image/jpeg"
+    picture = cv2.imdecode(np.frombuffer(response.content, np.uint8), cv2.IMREAD_COLOR)
+    assert picture.shape == (240, 320, 3) and abs(int(picture[10, 10, 0]) - 120) < 8
+    assert response.headers["x-frame-time"] == "2026-09-21T14:13:20Z"
+    assert client.get(f"/cameras/{CAM_FIRE_LANE}/thumbnail").status_code == 404  # only the camera it wrote
 
 
 @pytest.mark.parametrize("camera_id", ["cam-unknown", "%20", "x" * 300])
