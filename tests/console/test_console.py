@@ -252,6 +252,32 @@ def test_the_console_reloads_when_what_it_missed_was_pruned(world):
     assert beishan.js("return window.sameDocument") is True  # reloaded its lists, not the page
 
 
+def test_the_operator_redispatches_it_from_the_incident_view(world):
+    """Dispatched by the command centre meanwhile (see the network test); the operator sends it to another team
+    with the dispatch form, prefilled with the current assignee."""
+    beishan: Browser = world["beishan"]
+    incident_id = world["seen"]["fire"]
+    beishan.go(f"#/incidents/{incident_id}")
+    beishan.wait(lambda: beishan.text("#incident-status") == "已派遣", "dispatched incident")
+    actions = {b.get_attribute("data-action") for b in beishan.find_all(".step-buttons button")}
+    assert "redispatch" in actions
+    beishan.click('.step-buttons button[data-action="redispatch"]')
+    department = beishan.find('.step-fields input[name="department"]')
+    assert department.get_attribute("value") == "西湖区消防救援大队"
+    staff = beishan.find('.step-fields input[name="staff"]')
+    staff.clear()
+    staff.send_keys("李班长")
+    beishan.find('.step-fields textarea[name="note"]').send_keys("张队在处置另一起警情，改派")
+    beishan.click("#step-confirm")
+    beishan.wait(lambda: "李班长" in beishan.text("#incident-history"), "the redispatch in the history")
+    assert beishan.text("#incident-status") == "已派遣"
+    with api_as(world["service"], "beishan") as api:
+        incident = api.get(f"/incidents/{incident_id}").json()
+        steps = api.get(f"/incidents/{incident_id}/transitions").json()
+    assert (incident["assignee_department"], incident["assignee_staff"]) == ("西湖区消防救援大队", "李班长")
+    assert steps[-1]["actor"] == "beishan" and steps[-1]["note"] == "张队在处置另一起警情，改派"
+
+
 def test_camera_wall_shows_health_errors_fps_and_pictures(world):
     beishan: Browser = world["beishan"]
     service: Service = world["service"]
