@@ -255,7 +255,9 @@ def test_keyframes_only_while_still_sees_a_fire_within_one_gop(walkway, tmp_path
     t_fire = fire_start / SOURCE_FPS
     gop_s = GOP_FRAMES / SOURCE_FPS
 
-    opened_all, decoded_all, _ = fire_opened_on_stream(path, MotionConfig(still_decode="all"), BlobFireDetector())
+    opened_all, decoded_all, analysed_all = fire_opened_on_stream(
+        path, MotionConfig(still_decode="all"), BlobFireDetector()
+    )
     opened_key, decoded_key, analysed_key = fire_opened_on_stream(
         path, MotionConfig(still_decode="keyframes"), BlobFireDetector()
     )
@@ -264,9 +266,11 @@ def test_keyframes_only_while_still_sees_a_fire_within_one_gop(walkway, tmp_path
     assert opened_all <= t_fire + 0.5 + persistence_s
     assert opened_key - opened_all <= gop_s, (opened_all, opened_key)
     assert opened_key <= t_fire + gop_s + persistence_s
-    # While still: keyframes only (the first 12 s: 7 keyframes instead of 121 frames; 0.5 fps analysed).
+    # While still: keyframes only (the first 12 s: 7 keyframes instead of 121 frames; 0.5 fps analysed instead of
+    # 2, ~28 frames). The exact count moves by a frame or two with thread timing (the stream keeps decoding in full
+    # until analysis's first verdicts arrive), so it is compared with full decoding's, not with a fixed number.
     assert decoded_key < decoded_all / 2, (decoded_key, decoded_all)
-    assert analysed_key < 7 + 4 + 2
+    assert analysed_key <= analysed_all / 2, (analysed_key, analysed_all)
 
 
 @pytest.mark.slow
