@@ -31,7 +31,7 @@ from models.store import Store
 
 log = logging.getLogger(__name__)
 
-PRUNE_PUSH_EVERY_S = 3600.0  # how often push messages past `server.websocket_resume_days` are removed
+PRUNE_EVERY_S = 3600.0  # how often the push log and the outbox drop what their retention lets go
 
 CONSOLE_DIR = Path(__file__).resolve().parent / "console"
 
@@ -78,9 +78,23 @@ def create_app(
         authenticator = Authenticator(config.auth, clock)
         if authenticator.random_secret:
             log.warning("auth.jwt_secret is not set: login tokens are signed with a key made now (lost on restart)")
-        deadlines = asyncio.create_task(watch_deadlines(journal, clock, config.closed_loop.overdue_check_s))
         retention = timedelta(days=config.server.websocket_resume_days)
-        pruning = asyncio.create_task(prune_push_log(store, clock, retention, PRUNE_PUSH_EVERY_S))
+
+        def flag_overdue() -> None:
+            # the store remembers which were announced, so several API replicas announce each once
+            if flagged := journal.overdue(clock()):
+                log.info("%d incident(s) overdue", len(flagged))
+
+        def prune_push_log() -> None:
+            # a websocket client resuming from before the removed messages is closed with 4410
+            if removed := store.prune_messages(clock() - retention):
+                log.info("push log: removed %d message(s) older than %s", removed, retention)
+
+        periodic = [
+            asyncio.create_task(run_every(config.closed_loop.overdue_check_s, flag_overdue, "overdue check")),
+            asyncio.create_task(run_every(PRUNE_EVERY_S, prune_push_log, "push log pruning")),
+            asyncio.create_task(run_every(PRUNE_EVERY_S, delivery.prune, "outbox pruning")),
+        ]
         try:
             if run_cameras:
                 analytics = await asyncio.to_thread(AnalyticsService, config, journal, detectors=detectors)
@@ -102,7 +116,7 @@ def create_app(
         finally:
             if replay_service is not None:
                 await asyncio.to_thread(replay_service.stop)
-            for task in (deadlines, pruning):
+            for task in periodic:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -137,27 +151,12 @@ def create_app(
     return app
 
 
-async def watch_deadlines(journal: PushJournal, clock: Clock, interval_s: float) -> None:
-    """Every `interval_s`, flag the incidents that passed their deadline unresolved and push `incident.overdue`
-    once for each (the store remembers which were announced, so several API replicas announce each once)."""
+async def run_every(interval_s: float, work: Callable[[], object], what: str) -> None:
+    """Run `work` in a worker thread at start, then every `interval_s`, until cancelled; a failure is logged and
+    tried again at the next turn. Several API replicas each running the same work is harmless."""
     while True:
         try:
-            flagged = await asyncio.to_thread(journal.overdue, clock())
-            if flagged:
-                log.info("%d incident(s) overdue", len(flagged))
+            await asyncio.to_thread(work)
         except Exception:
-            log.exception("overdue check failed; retrying in %.0f s", interval_s)
-        await asyncio.sleep(interval_s)
-
-
-async def prune_push_log(store: Store, clock: Clock, retention: timedelta, interval_s: float) -> None:
-    """At start, then every `interval_s`, remove the live-push messages older than `retention` (a websocket client
-    resuming from before them is closed with 4410). Several API replicas each pruning is harmless."""
-    while True:
-        try:
-            removed = await asyncio.to_thread(store.prune_messages, clock() - retention)
-            if removed:
-                log.info("push log: removed %d message(s) older than %s", removed, retention)
-        except Exception:
-            log.exception("push log pruning failed; retrying in %.0f s", interval_s)
+            log.exception("%s failed; retrying in %.0f s", what, interval_s)
         await asyncio.sleep(interval_s)

@@ -60,8 +60,6 @@ from models.store import Store
 
 log = logging.getLogger(__name__)
 
-PRUNE_EVERY_S = 3600.0  # how often delivered changes past `delivery.retain_delivered_days` are removed
-
 SIGNATURE_HEADER = "X-Xueliang-Signature"
 EVENT_CONTENT_TYPE = "application/cloudevents+json; charset=utf-8"
 EVENT_TYPE_PREFIX = "cn.xueliang."
@@ -179,25 +177,16 @@ class DeliveryWorker:
         self._clock = clock
         self._tasks: list[asyncio.Task[None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._stopping = asyncio.Event()
 
     def prune(self) -> int:
-        """Remove the outbox's changes that are done with and older than `retain_delivered_days`."""
+        """Remove the outbox's changes that are done with and older than `retain_delivered_days` (the app runs this
+        at start, then hourly)."""
         before = datetime.fromtimestamp(self._clock(), UTC) - timedelta(days=self.config.retain_delivered_days)
         with self._store.side_transaction() as connection:
             removed = outbox.prune(connection, endpoints=list(self.config.endpoints), before=before)
         if removed:
             log.info("outbox: removed %d delivered changes older than %s", removed, before.isoformat())
         return removed
-
-    async def _prune_every(self, interval_s: float) -> None:
-        while not self._stopping.is_set():
-            try:
-                await asyncio.to_thread(self.prune)
-            except Exception:
-                log.exception("outbox pruning failed; trying again in %.0f s", interval_s)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), timeout=interval_s)
 
     def prepare(self) -> None:
         """Give each configured endpoint (enabled or not) its admission cursor; run before any incident is written
@@ -209,8 +198,6 @@ class DeliveryWorker:
     async def start(self) -> None:
         await asyncio.to_thread(self.prepare)
         self._loop = asyncio.get_running_loop()
-        self._stopping.clear()
-        self._tasks.append(asyncio.create_task(self._prune_every(PRUNE_EVERY_S), name="outbox-prune"))
         for worker in self._endpoints:
             if worker.config.enabled:
                 self._tasks.append(asyncio.create_task(worker.run(), name=f"delivery-{worker.name}"))
@@ -231,7 +218,6 @@ class DeliveryWorker:
     async def stop(self) -> None:
         """Stop taking new work; give requests in flight a moment to finish, then cancel them and release their
         claims, so the next start sends them at once."""
-        self._stopping.set()
         for worker in self._endpoints:
             worker.stopping = True
             worker.wake.set()
