@@ -55,11 +55,7 @@ async def live(
     principal: WsPrincipalDep,
 ) -> None:
     if principal is None:
-        # Accepted only to be closed with 4401: a close before the accept reaches a real client (a browser) as an
-        # HTTP 403 handshake failure, close code 1006, and it could not tell "log in again" from a network drop.
-        # Nothing is subscribed or sent.
-        await websocket.accept()
-        await websocket.close(CLOSE_UNAUTHENTICATED, "not authenticated")
+        await _refuse(websocket, CLOSE_UNAUTHENTICATED, "not authenticated")
         return
     params = websocket.query_params
     grid, category, after = params.get("grid"), params.get("category"), params.get("after")
@@ -81,8 +77,7 @@ async def live(
         except OutsideScope:
             problem = f"unknown grid cell {grid!r}"  # outside the caller's subtree: as if it did not exist
     if problem:
-        await websocket.accept()
-        await websocket.close(CLOSE_BAD_REQUEST, problem[:120])
+        await _refuse(websocket, CLOSE_BAD_REQUEST, problem[:120])
         return
     subscription = Subscription(grid_code=scoped_grid, category_code=category)
     client = hub.add(subscription)  # subscribe first, so nothing published during the replay is missed
@@ -95,7 +90,7 @@ async def live(
             websocket, store, subscription, int(after) if after is not None else None, now_seq
         )
         if last_sent is None:
-            # Accepted first, for the same reason as 4401: so that a browser sees the code.
+            # Accepted before the backlog, so a browser sees this code too (see _refuse).
             await websocket.close(CLOSE_RESUME_TOO_OLD, "resume point too old: reload, then connect without after")
             return
         receiver = asyncio.create_task(_drain_incoming(websocket))
@@ -108,6 +103,14 @@ async def live(
         pass
     finally:
         hub.remove(client)
+
+
+async def _refuse(websocket: WebSocket, code: int, reason: str) -> None:
+    """Close with `code` before anything is subscribed or sent. Accepted first: a close before the accept reaches a
+    real client (a browser) as an HTTP 403 handshake failure with close code 1006, so it could not tell "log in
+    again" or "bad request" from a network drop."""
+    await websocket.accept()
+    await websocket.close(code, reason)
 
 
 async def _send_live(websocket: WebSocket, client: Client, last_sent: int, heartbeat_s: float) -> None:
