@@ -340,56 +340,49 @@ def _due(columns: Any, now: datetime) -> list[ColumnElement[bool]]:
     ]
 
 
-def ack(executor: Executor, delivery_id: int, *, now: datetime, status: int) -> bool:
-    """The endpoint acknowledged the delivery (2xx). False if it was no longer pending."""
+def _settle_pending(executor: Executor, delivery_id: int, **values: Any) -> bool:
+    """Set `values` on the delivery if it is still pending; whether it was."""
     result = executor.execute(
         update(outbox_deliveries)
-        .where(
-            outbox_deliveries.c.id == delivery_id, outbox_deliveries.c.state == DeliveryState.PENDING.value
-        )
-        .values(
-            state=DeliveryState.DELIVERED.value,
-            delivered_at=now,
-            lease_until=None,
-            last_status=status,
-            last_error=None,
-        )
+        .where(outbox_deliveries.c.id == delivery_id, outbox_deliveries.c.state == DeliveryState.PENDING.value)
+        .values(lease_until=None, **values)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(cast(CursorResult[Any], result).rowcount)
+
+
+def ack(executor: Executor, delivery_id: int, *, now: datetime, status: int) -> bool:
+    """The endpoint acknowledged the delivery (2xx). False if it was no longer pending."""
+    return _settle_pending(
+        executor,
+        delivery_id,
+        state=DeliveryState.DELIVERED.value,
+        delivered_at=now,
+        last_status=status,
+        last_error=None,
+    )
 
 
 def fail(
     executor: Executor, delivery_id: int, *, retry_at: datetime, error: str, status: int | None = None
 ) -> bool:
     """The attempt failed; try again at `retry_at`. False if the delivery was no longer pending."""
-    result = executor.execute(
-        update(outbox_deliveries)
-        .where(
-            outbox_deliveries.c.id == delivery_id, outbox_deliveries.c.state == DeliveryState.PENDING.value
-        )
-        .values(next_attempt_at=retry_at, lease_until=None, last_status=status, last_error=error[:500])
+    return _settle_pending(
+        executor, delivery_id, next_attempt_at=retry_at, last_status=status, last_error=error[:500]
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 def dead_letter(
     executor: Executor, delivery_id: int, *, now: datetime, error: str, status: int | None = None
 ) -> bool:
     """Give up on the delivery; the later changes of its incident wait until it is redelivered."""
-    result = executor.execute(
-        update(outbox_deliveries)
-        .where(
-            outbox_deliveries.c.id == delivery_id, outbox_deliveries.c.state == DeliveryState.PENDING.value
-        )
-        .values(
-            state=DeliveryState.DEAD.value,
-            dead_at=now,
-            lease_until=None,
-            last_status=status,
-            last_error=error[:500],
-        )
+    return _settle_pending(
+        executor,
+        delivery_id,
+        state=DeliveryState.DEAD.value,
+        dead_at=now,
+        last_status=status,
+        last_error=error[:500],
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 def release(executor: Executor, delivery_ids: list[int]) -> None:
