@@ -139,19 +139,16 @@ class WebsocketHub:
     def __init__(self, loop: asyncio.AbstractEventLoop, queue_size: int = 1000) -> None:
         self.loop = loop
         self.queue_size = queue_size
-        self.clients: set[Client] = set()
         # clients grouped by subscription: each distinct filter is evaluated once per message, not once per client
         self._by_subscription: dict[Subscription, set[Client]] = {}
 
     def add(self, subscription: Subscription) -> Client:
         client = Client(subscription, self.queue_size)
-        self.clients.add(client)
         self._by_subscription.setdefault(subscription, set()).add(client)
         return client
 
     def remove(self, client: Client) -> None:
         client.close()
-        self.clients.discard(client)
         group = self._by_subscription.get(client.subscription)
         if group is not None:
             group.discard(client)
@@ -171,7 +168,8 @@ class WebsocketHub:
         self._fan_out(message, Outgoing(message.seq, message_text(message)))
 
     def _fan_out(self, message: PushMessage, outgoing: Outgoing) -> None:
-        for subscription, group in list(self._by_subscription.items()):
+        # No copies: offering only queues and wakes (callbacks run later), so no client joins or leaves meanwhile.
+        for subscription, group in self._by_subscription.items():
             if subscription.wants(message):
-                for client in list(group):
+                for client in group:
                     client.offer(outgoing)
