@@ -100,8 +100,9 @@ class UltralyticsDetector:
             )
         detections = sv.Detections.from_ultralytics(results[0])  # type: ignore[index]
         class_ids = detections.class_id if detections.class_id is not None else np.zeros(0, dtype=int)
-        detections = subset(detections, np.isin(class_ids, self._keep_ids))
-        labels = [self._class_label[int(c)] for c in class_ids[np.isin(class_ids, self._keep_ids)]]
+        kept = np.isin(class_ids, self._keep_ids)
+        detections = subset(detections, kept)
+        labels = [self._class_label[int(c)] for c in class_ids[kept]]
         detections.data[LABEL_KEY] = np.array(labels, dtype=object)
         if self._merge_within_label and len(detections) > 1:
             detections = merge_within_label(detections, self.config.nms_iou)
