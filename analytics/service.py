@@ -52,7 +52,7 @@ class AnalyticsService:
         self.sink = IncidentSink(IncidentBuilder(config), journal, config.store.data_dir / "snapshots")
         self.streams: dict[str, CameraStream] = {}
         self.runners: dict[str, CameraRunner] = {}
-        self.thumbnails = CameraThumbnails(config.store.data_dir / "thumbnails")
+        self.thumbnails = CameraThumbnails.in_data_dir(config.store.data_dir)
         self.counters_refresh_s = counters_refresh_s
         self._stop_counters = threading.Event()
         self._counters = threading.Thread(target=self._refresh_counters, name="camera-counters", daemon=True)

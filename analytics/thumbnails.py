@@ -53,6 +53,11 @@ class CameraThumbnails:
         self._written_at: dict[str, float] = {}  # camera id → clock() of its last write
         self._lock = threading.Lock()
 
+    @classmethod
+    def in_data_dir(cls, data_dir: Path) -> CameraThumbnails:
+        """The thumbnails of a store's data directory (`store.data_dir`): where pipelines write and the API reads."""
+        return cls(data_dir / "thumbnails")
+
     def path(self, camera_id: str) -> Path:
         return self.directory / f"{camera_id}.jpg"
 

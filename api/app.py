@@ -111,7 +111,7 @@ def create_app(
                 "clock": clock,
                 "replays": replay_service,
                 # the camera wall's thumbnails, as the pipelines (here or on another node) wrote them to the data dir
-                "thumbnails": CameraThumbnails(config.store.data_dir / "thumbnails"),
+                "thumbnails": CameraThumbnails.in_data_dir(config.store.data_dir),
             }
         finally:
             if replay_service is not None:

@@ -192,7 +192,7 @@ def test_an_api_that_runs_no_cameras_serves_the_thumbnail_a_pipeline_wrote(
 ) -> None:
     # The pipeline analysing the camera (in another process or on another node) shares only the data directory.
     image = np.full((576, 768, 3), 120, dtype=np.uint8)
-    CameraThumbnails(config.store.data_dir / "thumbnails").offer(VideoFrame(CAM_WALKWAY, 5, 1_790_000_000.0, None, image))
+    CameraThumbnails.in_data_dir(config.store.data_dir).offer(VideoFrame(CAM_WALKWAY, 5, 1_790_000_000.0, None, image))
 
     response = client.get(f"/cameras/{CAM_WALKWAY}/thumbnail")
 
