@@ -15,27 +15,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from analytics.rules import RULE_FACTORIES
 from analytics.scoring import CountLabel, LabelledEvent
-from models.config import format_validation_error
+from models.config import ConfigError, Strict, format_validation_error
 
 
-class LabelsError(Exception):
+class LabelsError(ConfigError):
     """A labels file that cannot be used. `str()` lists every problem with its field path."""
 
-    def __init__(self, problems: list[str], source: str | None = None) -> None:
-        self.problems = problems
-        where = f"{source}: " if source else ""
-        super().__init__(where + "invalid labels:\n" + "\n".join(f"  - {p}" for p in problems))
+    what = "labels"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class EventLabel(_Strict):
+class EventLabel(Strict):
     type: str = Field(description="The rule that should raise an incident: fire_smoke, crowd, camera_offline.")
     start: float = Field(ge=0, description="Seconds from the clip's start when it becomes visible.")
     end: float = Field(ge=0, description="Seconds from the clip's start when it is over (the clip's end if ongoing).")
@@ -59,7 +52,7 @@ class EventLabel(_Strict):
         return LabelledEvent(self.type, self.start, self.end, self.zone)
 
 
-class ClipLabels(_Strict):
+class ClipLabels(Strict):
     camera: str | None = Field(default=None, description="Configured camera id to replay this clip as.")
     events: list[EventLabel] = Field(
         default_factory=list, description="Everything that should raise an incident; empty: nothing should."
@@ -86,7 +79,7 @@ class ClipLabels(_Strict):
         return [CountLabel(t, count) for t, count in sorted(self.people.items())]
 
 
-class LabelSet(_Strict):
+class LabelSet(Strict):
     clips: dict[str, ClipLabels] = Field(description="Labels by clip file name (no folder).")
 
     @field_validator("clips")

@@ -37,10 +37,12 @@ GB28181_CAMERA_TYPES = {"131", "132"}  # 131 camera, 132 network camera (IPC)
 class ConfigError(Exception):
     """A configuration that cannot be used. `str()` lists every problem with its field path."""
 
+    what = "configuration"  # what was invalid, in the message (subclasses: other hand-written YAML files)
+
     def __init__(self, problems: list[str], source: str | None = None) -> None:
         self.problems = problems
         where = f"{source}: " if source else ""
-        super().__init__(where + "invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+        super().__init__(where + f"invalid {self.what}:\n" + "\n".join(f"  - {p}" for p in problems))
 
 
 class Strict(BaseModel):
