@@ -268,15 +268,7 @@ class Store:
         )
         session.add(row)
         session.flush()  # allocates seq
-        return PushMessage(
-            seq=row.seq,
-            type=message_type,
-            at=at,
-            camera_id=camera_id,
-            grid_code=grid_code,
-            category_code=category_code,
-            data=data,
-        )
+        return _message_from_row(row)
 
     def _change_incident(
         self, incident_id: str, change: Callable[[Session, IncidentRow | None], _IncidentChange]
