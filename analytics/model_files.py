@@ -27,11 +27,8 @@ class ModelUnavailableError(RuntimeError):
 
 @lru_cache(maxsize=32)
 def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    """sha256 of a weights file, read once per process (installed weights do not change under a running one)."""
+    return _hash_file(path)
 
 
 def resolve_weights(name: str, model: UltralyticsModelConfig) -> Path:
