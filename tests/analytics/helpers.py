@@ -6,7 +6,7 @@ import numpy as np
 import supervision as sv
 
 from analytics.detector import LABEL_KEY
-from analytics.events import Observation
+from analytics.events import Event, Observation
 from ingest.frames import VideoFrame
 from ingest.health import CameraHealth, CameraState
 
@@ -40,3 +40,16 @@ def observe(t: float, found: dict[str, sv.Detections] | None = None, health: Cam
         VideoFrame(camera_id, int(t * 10), t, t, np.zeros((HEIGHT, WIDTH, 3), dtype=np.uint8)) if with_frame else None
     )
     return Observation(camera_id, t, frame, found or {}, health or online(camera_id))
+
+
+class ListSink:
+    """An incident sink for CameraRunner tests: keeps the events it is handed."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def handle(self, event: Event) -> None:
+        self.events.append(event)
+
+    def settle_adopted(self, *args: object) -> None:
+        pass

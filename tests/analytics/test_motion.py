@@ -10,7 +10,6 @@ import pytest
 import supervision as sv
 
 from analytics.detector import Detector
-from analytics.events import Event
 from analytics.motion import MotionGate
 from analytics.pipeline import CameraPipeline, CameraRunner
 from analytics.rules.fire_smoke_rule import FireSmokeRule
@@ -19,7 +18,7 @@ from ingest.demo.footage import fire_clip, pedestrian_clip
 from ingest.frames import VideoFrame
 from ingest.sampling import sampled_frames
 from models.config import CameraConfig, MotionConfig
-from tests.analytics.helpers import detections, online, people
+from tests.analytics.helpers import ListSink, detections, online, people
 from tests.conftest import ASSETS
 
 FIRE_CLIPS = ["fire_indoor_cctv_lockers.mp4", "fire_indoor_cctv_home_battery.mp4", "fire_outdoor_grass_burn.mp4"]
@@ -206,17 +205,6 @@ class BlobFireDetector:
         if len(xs) < 50:
             return detections([], "fire")
         return detections([(float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max()))], "fire")
-
-
-class ListSink:
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    def handle(self, event: Event) -> None:
-        self.events.append(event)
-
-    def settle_adopted(self, *args: object) -> None:
-        pass
 
 
 def fire_opened_on_stream(path: Path, motion: MotionConfig, detector: Detector) -> tuple[float | None, int, int]:

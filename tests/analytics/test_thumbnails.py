@@ -9,12 +9,11 @@ import numpy as np
 import pytest
 import supervision as sv
 
-from analytics.events import Event
 from analytics.pipeline import CameraPipeline, CameraRunner
 from analytics.thumbnails import CameraThumbnails
 from ingest.frames import VideoFrame
 from models.config import CameraConfig
-from tests.analytics.helpers import online, people
+from tests.analytics.helpers import ListSink, online, people
 
 
 def frame(camera_id: str, frame_id: int, width: int = 768, height: int = 576, value: int = 0) -> VideoFrame:
@@ -99,17 +98,6 @@ class Feed:
 
     def next_frame(self, timeout: float) -> VideoFrame | None:
         return None
-
-
-class ListSink:
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    def handle(self, event: Event) -> None:
-        self.events.append(event)
-
-    def settle_adopted(self, *args: object) -> None:
-        pass
 
 
 def test_a_thumbnail_that_cannot_be_written_costs_no_event(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
