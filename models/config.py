@@ -400,6 +400,17 @@ class ServerConfig(Strict):
         description="A websocket client that has been sent nothing for this long gets a "
         '`{"type": "heartbeat", "seq": <its last seq>}` message (no seq of its own), so a dead link shows.',
     )
+    metrics: Literal["admin", "open", "off"] = Field(
+        default="admin",
+        description="`GET /metrics` (Prometheus): `admin` needs an admin's credentials (an API key with role admin "
+        "in `X-API-Key` or as `Authorization: Bearer`, or an admin's login token); `open` needs none (only where "
+        "the port is reachable from the monitoring network alone); `off` answers 404.",
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="`json`: one JSON object per log line (for log shippers); `xueliang serve --log-format` "
+        "overrides it. Credentials are redacted either way.",
+    )
     websocket_resume_days: float = Field(
         default=7,
         gt=0,
@@ -579,6 +590,32 @@ class ApiKeyConfig(Strict):
         return value
 
 
+class LoginThrottleConfig(Strict):
+    enabled: bool = Field(
+        default=True, description="Lock out a user name or a client address after repeated failed logins."
+    )
+    max_failures_per_user: int = Field(
+        default=5,
+        ge=1,
+        description="Failed logins in a row under one user name (known or not) that lock that name out.",
+    )
+    max_failures_per_address: int = Field(
+        default=20,
+        ge=1,
+        description="Failed logins in a row from one client address (any user names) that lock the address out. "
+        "Higher than per user: an office behind one NAT address shares it.",
+    )
+    lockout_s: float = Field(
+        default=60, gt=0, description="First lockout; each failure after a lockout doubles it."
+    )
+    max_lockout_s: float = Field(default=3600, gt=0, description="Longest lockout.")
+    window_s: float = Field(
+        default=900,
+        gt=0,
+        description="Failures are forgotten when none came for this long (after the last failure or lockout).",
+    )
+
+
 class AuthConfig(Strict):
     jwt_secret: SecretStr | None = Field(
         default=None,
@@ -587,7 +624,24 @@ class AuthConfig(Strict):
         "omitted, a random key is made at each start (tokens then die with the process and are not shared by "
         "several API replicas).",
     )
-    token_ttl_minutes: float = Field(default=60, gt=0, le=7 * 24 * 60, description="Lifetime of a login token.")
+    token_ttl_minutes: float = Field(
+        default=60,
+        gt=0,
+        le=7 * 24 * 60,
+        description="Lifetime of a login token; `POST /auth/refresh` renews it (the console does, before expiry).",
+    )
+    session_max_hours: float = Field(
+        default=16,
+        gt=0,
+        le=31 * 24,
+        description="How long one login may be renewed by `POST /auth/refresh` before the password is asked again "
+        "(a 12-hour shift with handover to spare).",
+    )
+    login_throttle: LoginThrottleConfig = Field(
+        default_factory=LoginThrottleConfig,
+        description="Password-guessing protection on `POST /auth/token` (counters kept in the store, shared by "
+        "every API replica).",
+    )
     users: dict[str, UserConfig] = Field(default_factory=dict, description="Users by login name.")
     api_keys: dict[str, ApiKeyConfig] = Field(default_factory=dict, description="Service API keys by name.")
 
@@ -598,6 +652,15 @@ class AuthConfig(Strict):
             if not SLUG_ID.match(name):
                 raise ValueError(f"name {name!r} must be letters, digits, _ . - (at most 64)")
         return entries
+
+    @model_validator(mode="after")
+    def verify_token_fits_session(self) -> AuthConfig:
+        if self.token_ttl_minutes > self.session_max_hours * 60:
+            raise ValueError(
+                f"token_ttl_minutes ({self.token_ttl_minutes:g}) is longer than session_max_hours "
+                f"({self.session_max_hours:g} h): a token never outlives its session; raise session_max_hours"
+            )
+        return self
 
     @model_validator(mode="after")
     def verify_unique_names(self) -> AuthConfig:

@@ -22,6 +22,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
+import models.accounts  # noqa: F401 - the account tables (0005) are on Base.metadata too
+import models.audit  # noqa: F401 - and the audit log's
 from models import lifecycle
 from models.db import (
     PG_WRITE_LOCK_KEY,

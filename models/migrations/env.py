@@ -10,6 +10,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
+import models.accounts  # noqa: F401 - defines the account tables on Base.metadata (for autogenerate)
+import models.audit  # noqa: F401 - the audit log table
 import models.outbox  # noqa: F401 - defines the outbox tables on Base.metadata (for autogenerate)
 from models.db import Base, make_engine
 
