@@ -80,6 +80,8 @@ class CameraPipeline:
         # Motion gating: while the picture matches the one the last detections came from, they are reused.
         self.motion = MotionGate(camera.motion)
         self._last_detections: dict[str, sv.Detections] | None = None
+        # Told how long each model took on each frame, in seconds (the service's metrics).
+        self.on_inference: Callable[[str, float], None] | None = None
 
     def detect(self, frame: VideoFrame) -> dict[str, sv.Detections]:
         if not self.detectors:
@@ -108,7 +110,10 @@ class CameraPipeline:
     def _run_detectors(self, frame: VideoFrame) -> dict[str, sv.Detections]:
         detections: dict[str, sv.Detections] = {}
         for name, detector in self.detectors.items():
+            started = time.perf_counter()
             found = detector.detect(frame.image)
+            if self.on_inference is not None:
+                self.on_inference(name, time.perf_counter() - started)
             if name in self.trackers:
                 found = self.trackers[name].update(with_label(found, "person"), timestamp=frame.timestamp)
             detections[name] = found

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -43,7 +44,9 @@ class AnalyticsService:
         detectors: dict[str, Detector] | None = None,
         clock: Callable[[], float] = time.time,
         counters_refresh_s: float = COUNTERS_REFRESH_S,
+        on_inference: Callable[[str, str, float], None] | None = None,
     ) -> None:
+        """`on_inference(camera_id, model, seconds)` is told how long each model took on each frame."""
         self.config = config
         self.journal = journal
         self.clock = clock
@@ -54,6 +57,7 @@ class AnalyticsService:
         self.runners: dict[str, CameraRunner] = {}
         self.thumbnails = CameraThumbnails.in_data_dir(config.store.data_dir)
         self.counters_refresh_s = counters_refresh_s
+        self.on_inference = on_inference
         self._stop_counters = threading.Event()
         self._counters = threading.Thread(target=self._refresh_counters, name="camera-counters", daemon=True)
 
@@ -63,6 +67,8 @@ class AnalyticsService:
             log.info("adopted %d incidents left open by the previous run", adopted)
         for camera_id, camera in self.config.enabled_cameras():
             pipeline = CameraPipeline(camera_id, camera, self.detectors, build_rules(camera))
+            if self.on_inference is not None:
+                pipeline.on_inference = functools.partial(self.on_inference, camera_id)
             stream = CameraStream(
                 camera_id,
                 camera.url.get_secret_value(),
@@ -112,6 +118,10 @@ class AnalyticsService:
                 self.journal.store.refresh_camera_counters(counters, datetime.fromtimestamp(self.clock(), UTC))
             except Exception:
                 log.exception("could not refresh the camera counters; retrying in %.0f s", self.counters_refresh_s)
+
+    def frames_analysed(self) -> dict[str, int]:
+        """Frames each camera's pipeline has analysed since start."""
+        return {camera_id: runner.frames_analysed for camera_id, runner in self.runners.items()}
 
     def stop(self) -> None:
         self._stop_counters.set()

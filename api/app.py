@@ -24,7 +24,24 @@ from api.auth import Authenticator, Clock, utc_now
 from api.delivery import DeliveryWorker
 from api.deps import authenticate
 from api.hub import WebsocketHub
-from api.routes import auth, cameras, deliveries, grids, health, incidents, open311, replays, stats, ws
+from api.metrics import ServiceMetrics
+from api.routes import (
+    api_keys,
+    audit,
+    auth,
+    cameras,
+    deliveries,
+    grids,
+    health,
+    incidents,
+    open311,
+    replays,
+    stats,
+    users,
+    ws,
+)
+from api.routes import metrics as metrics_route
+from models import accounts
 from models.config import ServiceConfig
 from models.push import LocalBroker, Publisher, PushJournal, Subscriber
 from models.store import Store
@@ -75,7 +92,8 @@ def create_app(
         delivery = DeliveryWorker(store, config.delivery)
         await delivery.start()
         unsubscribe_delivery = push_broker.subscribe(delivery.notify)
-        authenticator = Authenticator(config.auth, clock)
+        authenticator = Authenticator(config.auth, clock, store)
+        metrics = ServiceMetrics()
         if authenticator.random_secret:
             log.warning("auth.jwt_secret is not set: login tokens are signed with a key made now (lost on restart)")
         retention = timedelta(days=config.server.websocket_resume_days)
@@ -90,15 +108,31 @@ def create_app(
             if removed := store.prune_messages(clock() - retention):
                 log.info("push log: removed %d message(s) older than %s", removed, retention)
 
+        throttle_window = timedelta(seconds=config.auth.login_throttle.window_s)
+
+        def prune_accounts() -> None:
+            with store.side_transaction() as connection:
+                accounts.prune(connection, now=clock(), throttle_window=throttle_window)
+
         periodic = [
             asyncio.create_task(run_every(config.closed_loop.overdue_check_s, flag_overdue, "overdue check")),
             asyncio.create_task(run_every(PRUNE_EVERY_S, prune_push_log, "push log pruning")),
             asyncio.create_task(run_every(PRUNE_EVERY_S, delivery.prune, "outbox pruning")),
+            asyncio.create_task(run_every(PRUNE_EVERY_S, prune_accounts, "revoked sessions and login counters")),
         ]
         try:
             if run_cameras:
-                analytics = await asyncio.to_thread(AnalyticsService, config, journal, detectors=detectors)
+                analytics = await asyncio.to_thread(
+                    AnalyticsService, config, journal, detectors=detectors, on_inference=metrics.observe_inference
+                )
                 await asyncio.to_thread(analytics.start)
+            running = analytics
+            metrics.read_from(
+                store,
+                frames_analysed=lambda: running.frames_analysed() if running is not None else {},
+                delivery_failures=delivery.failures,
+                websocket_clients=lambda: hub.client_count,
+            )
             # Replays (virtual test cameras) share the live cameras' models; others load on a replay's first use.
             replay_service = ReplayService(config, journal, detectors=analytics.detectors if analytics else detectors)
             yield {
@@ -108,6 +142,7 @@ def create_app(
                 "grid_tree": config.grid_tree(),
                 "journal": journal,
                 "authenticator": authenticator,
+                "metrics": metrics,
                 "clock": clock,
                 "replays": replay_service,
                 # the camera wall's thumbnails, as the pipelines (here or on another node) wrote them to the data dir
@@ -134,10 +169,13 @@ def create_app(
         lifespan=lifespan,
     )
     # Open: health and login (and the OpenAPI docs). Every other route needs credentials; the websocket checks
-    # its own before accepting (a dependency cannot close a websocket before the accept).
-    for module in (health, auth, ws):
+    # its own before accepting (a dependency cannot close a websocket before the accept), /metrics as
+    # `server.metrics` says, the auth routes each their own (refresh and logout take the token to renew or end).
+    for module in (health, auth, ws, metrics_route):
         app.include_router(module.router)
     app.include_router(deliveries.router)  # admins only: the router requires it
+    for module in (users, api_keys, audit):  # admins only: each route requires it
+        app.include_router(module.router)
     for module in (cameras, grids, incidents, stats, open311, replays):
         app.include_router(module.router, dependencies=[Depends(authenticate)])
     # The operator console: static files only (no build step, nothing from the internet); it logs in and reads

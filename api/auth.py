@@ -15,12 +15,24 @@ cheaply). Each has a role and a grid subtree (`grid`, the whole tree when omitte
 The steps and who may take each are `models.lifecycle.TRANSITIONS`. A token only names its user: the role and grid
 are read from the config on every request, so removing a user or changing its role takes effect at once.
 Everything outside a caller's subtree does not exist as far as the caller can tell (404, or "unknown grid cell").
+
+The config's users and keys are the bootstrap. Admins add more at run time (`/users`, `/api-keys`); those live in
+the store (`models.accounts`), so every API replica sees them, and a disabled user, a reset password or a revoked
+key is refused at once everywhere. A login is a session (`sid` in its tokens): `POST /auth/refresh` renews the
+token within `auth.session_max_hours`, `POST /auth/logout` revokes the session (every token of it).
+
+Password guessing: every attempt is counted per user name and per client address in the store before its password
+is checked (`models.accounts.admit_login`), so several replicas share the counters and concurrent guesses cannot
+overtake the count; past `auth.login_throttle`'s limits the name or address is locked out, the lockout doubling with
+each further failure. The `limits` library was not used: its storages are memory, Redis, Memcached and MongoDB, and
+the service's shared state is its SQL store.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
 import uuid
 from collections.abc import Callable
@@ -32,9 +44,12 @@ import jwt
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 
+from models import accounts
+from models.accounts import ThrottleEntry, ThrottleKind, ThrottlePolicy
 from models.config import AuthConfig
 from models.grid import is_in_subtree
 from models.lifecycle import Role
+from models.store import Store
 
 TOKEN_ISSUER = "xueliang"
 TOKEN_AUDIENCE = "xueliang-api"
@@ -99,64 +114,168 @@ class IssuedToken:
     access_token: str
     expires_in: int  # seconds
     principal: Principal
+    session_expires_at: datetime  # the last moment `POST /auth/refresh` can renew this login
+
+
+@dataclass(frozen=True)
+class VerifiedToken:
+    """A valid token of a live session."""
+
+    principal: Principal
+    sid: str
+    auth_time: datetime  # when the password was checked
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    """What a login attempt came to. `issued` on success; `retry_after_s` when it was refused unchecked (a locked
+    out user name or address); `locked` the keys this failed attempt locked out; `user` the account the name
+    belongs to, if any (for the audit log's grid)."""
+
+    issued: IssuedToken | None
+    retry_after_s: int | None
+    locked: list[ThrottleEntry]
+    user: Principal | None
 
 
 class Authenticator:
-    """Checks credentials against `auth` from the config; issues and verifies login tokens."""
+    """Checks credentials against `auth` from the config and, given a store, the accounts in it; issues,
+    renews and revokes login tokens; throttles password guessing."""
 
-    def __init__(self, config: AuthConfig, clock: Clock = utc_now) -> None:
+    def __init__(self, config: AuthConfig, clock: Clock = utc_now, store: Store | None = None) -> None:
         self._config = config
         self._clock = clock
+        self._store = store
         self._secret = (
             config.jwt_secret.get_secret_value() if config.jwt_secret is not None else secrets.token_urlsafe(48)
         )
         self._hasher = password_hasher()
         self._dummy_hash: str | None = None
         self._keys = [(name, entry.key_sha256.get_secret_value()) for name, entry in config.api_keys.items()]
+        throttle = config.login_throttle
+
+        def policy(max_failures: int) -> ThrottlePolicy:
+            return ThrottlePolicy(
+                max_failures=max_failures,
+                lockout=timedelta(seconds=throttle.lockout_s),
+                max_lockout=timedelta(seconds=throttle.max_lockout_s),
+                window=timedelta(seconds=throttle.window_s),
+            )
+
+        self.policies = {
+            ThrottleKind.USER: policy(throttle.max_failures_per_user),
+            ThrottleKind.ADDRESS: policy(throttle.max_failures_per_address),
+        }
 
     @property
     def random_secret(self) -> bool:
         """True when no `auth.jwt_secret` was configured and tokens are signed with a key made at start."""
         return self._config.jwt_secret is None
 
-    def user(self, name: str) -> Principal | None:
-        entry = self._config.users.get(name)
-        if entry is None:
-            return None
-        return Principal(name=name, role=Role(entry.role), grid=entry.grid, kind="user")
+    @property
+    def session_max(self) -> timedelta:
+        return timedelta(hours=self._config.session_max_hours)
 
-    def login(self, username: str, password: str) -> IssuedToken | None:
-        """A token for the user, or None for an unknown user or a wrong password (the caller cannot tell which;
-        an unknown user costs one hash check too, so timing does not tell either)."""
+    def is_config_account(self, name: str) -> bool:
+        """A user or key from the config (the bootstrap): the API cannot change it."""
+        return name in self._config.users or name in self._config.api_keys
+
+    def _stored_user(self, name: str) -> accounts.StoredUser | None:
+        if self._store is None:
+            return None
+        with self._store.engine.connect() as connection:
+            return accounts.get_user(connection, name)
+
+    def user(self, name: str, *, issued_at: float | None = None) -> Principal | None:
+        """The user `name` as it stands now: from the config, else from the store (not disabled, and, given a
+        token's `issued_at`, not issued before the user's password was reset or the user disabled)."""
+        entry = self._config.users.get(name)
+        if entry is not None:
+            return Principal(name=name, role=Role(entry.role), grid=entry.grid, kind="user")
+        stored = self._stored_user(name)
+        if stored is None or stored.disabled:
+            return None
+        if issued_at is not None and issued_at < stored.tokens_valid_after.timestamp():
+            return None
+        return Principal(name=name, role=Role(stored.role), grid=stored.grid, kind="user")
+
+    def _password_hash(self, username: str) -> str | None:
         entry = self._config.users.get(username)
-        if entry is None:
+        if entry is not None:
+            return entry.password_hash.get_secret_value()
+        stored = self._stored_user(username)
+        return stored.password_hash if stored is not None and not stored.disabled else None
+
+    def _check_password(self, username: str, password: str) -> Principal | None:
+        """The user, if the password is right. An unknown user costs one hash check too, so timing does not tell
+        an unknown name from a wrong password."""
+        expected = self._password_hash(username)
+        if expected is None:
             if self._dummy_hash is None:
                 self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(16))
             self._hasher.verify(password, self._dummy_hash)
             return None
-        if not self._hasher.verify(password, entry.password_hash.get_secret_value()):
+        if not self._hasher.verify(password, expected):
             return None
-        principal = self.user(username)
-        assert principal is not None
-        return self.issue(principal)
+        return self.user(username)
 
-    def issue(self, principal: Principal, now: datetime | None = None) -> IssuedToken:
+    def login(self, username: str, password: str, address: str | None = None) -> LoginResult:
+        """Check a login attempt from `address` (the client's IP), throttled when a store is given; the caller
+        cannot tell an unknown user from a wrong password."""
+        now = self._clock()
+        throttled = self._store is not None and self._config.login_throttle.enabled
+        locked: list[ThrottleEntry] = []
+        if throttled:
+            assert self._store is not None
+            keys = [(kind, name, self.policies[kind]) for kind, name in accounts.throttle_keys(username, address)]
+            with self._store.side_transaction() as connection:
+                admission = accounts.admit_login(connection, keys, now=now)
+            if not admission.admitted:
+                assert admission.retry_after is not None
+                wait = max(1, math.ceil(admission.retry_after.total_seconds()))
+                return LoginResult(None, wait, [], self.user(username))
+            locked = admission.locked
+        principal = self._check_password(username, password)
+        if principal is None:
+            return LoginResult(None, None, locked, self.user(username))
+        if throttled:
+            assert self._store is not None
+            with self._store.side_transaction() as connection:
+                accounts.login_succeeded(connection, username, address, self.policies[ThrottleKind.ADDRESS])
+        return LoginResult(self.issue(principal, now), None, [], principal)
+
+    def issue(
+        self,
+        principal: Principal,
+        now: datetime | None = None,
+        *,
+        sid: str | None = None,
+        auth_time: datetime | None = None,
+    ) -> IssuedToken:
+        """A token for the user: a new session, or (`sid`, `auth_time` given) a renewal of one. It never outlives
+        its session (`auth.session_max_hours` after the password was checked)."""
         now = now or self._clock()
-        ttl = timedelta(minutes=self._config.token_ttl_minutes)
+        auth_time = auth_time or now
+        session_end = auth_time + self.session_max
+        expires = min(now + timedelta(minutes=self._config.token_ttl_minutes), session_end)
         claims: dict[str, Any] = {
             "sub": principal.name,
-            "role": principal.role.value,  # informative; the config decides
+            "role": principal.role.value,  # informative; the config or the store decides
             "iss": TOKEN_ISSUER,
             "aud": TOKEN_AUDIENCE,
-            "iat": int(now.timestamp()),
-            "exp": int((now + ttl).timestamp()),
+            "iat": now.timestamp(),
+            "exp": expires.timestamp(),
             "jti": uuid.uuid4().hex,
+            "sid": sid or uuid.uuid4().hex,
+            "auth_time": auth_time.timestamp(),
         }
         token = jwt.encode(claims, self._secret, algorithm=TOKEN_ALGORITHM)
-        return IssuedToken(token, int(ttl.total_seconds()), principal)
+        return IssuedToken(token, max(0, int((expires - now).total_seconds())), principal, session_end)
 
-    def from_token(self, token: str) -> Principal | None:
-        """The user a valid, unexpired token names, if the user still exists."""
+    def verify(self, token: str) -> VerifiedToken | None:
+        """The token's user and session, if the token is valid and unexpired, its session not revoked and its
+        user still allowed in."""
         try:
             claims = jwt.decode(
                 token,
@@ -165,15 +284,65 @@ class Authenticator:
                 audience=TOKEN_AUDIENCE,
                 issuer=TOKEN_ISSUER,
                 # expiry is checked below against the injected clock
-                options={"require": ["exp", "iat", "sub"], "verify_exp": False, "verify_iat": False},
+                options={
+                    "require": ["exp", "iat", "sub", "sid", "auth_time"],
+                    "verify_exp": False,
+                    "verify_iat": False,
+                },
             )
         except jwt.PyJWTError:
             return None
-        exp = claims.get("exp")
-        if not isinstance(exp, int | float) or exp <= self._clock().timestamp():
+        exp, iat, auth_time = claims.get("exp"), claims.get("iat"), claims.get("auth_time")
+        subject, sid = claims.get("sub"), claims.get("sid")
+        numbers = (exp, iat, auth_time)
+        if not all(isinstance(n, int | float) and not isinstance(n, bool) for n in numbers):
             return None
-        subject = claims.get("sub")
-        return self.user(subject) if isinstance(subject, str) else None
+        if not isinstance(subject, str) or not isinstance(sid, str):
+            return None
+        assert isinstance(exp, int | float) and isinstance(iat, int | float) and isinstance(auth_time, int | float)
+        if exp <= self._clock().timestamp():
+            return None
+        if self._store is not None:
+            with self._store.engine.connect() as connection:
+                if accounts.session_revoked(connection, sid):
+                    return None
+        principal = self.user(subject, issued_at=iat)
+        if principal is None:
+            return None
+        try:
+            when = datetime.fromtimestamp(auth_time, UTC)
+            expires_at = datetime.fromtimestamp(exp, UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+        return VerifiedToken(principal, sid, when, expires_at)
+
+    def from_token(self, token: str) -> Principal | None:
+        """The user a valid, unexpired token of a live session names, if the user still exists."""
+        verified = self.verify(token)
+        return verified.principal if verified is not None else None
+
+    def refresh(self, token: str) -> IssuedToken | None:
+        """A fresh token of the same session (sliding renewal), or None when the token is not valid or the
+        session has reached `auth.session_max_hours`."""
+        verified = self.verify(token)
+        if verified is None:
+            return None
+        now = self._clock()
+        if now >= verified.auth_time + self.session_max:
+            return None
+        return self.issue(verified.principal, now, sid=verified.sid, auth_time=verified.auth_time)
+
+    def logout(self, token: str) -> VerifiedToken | None:
+        """Revoke the token's session: it and every other token of that login are refused from now on (on every
+        replica: the revocation is in the store). None when the token is not valid (nothing to revoke)."""
+        verified = self.verify(token)
+        if verified is None or self._store is None:
+            return verified
+        # The row may go once no token of the session could be valid any more.
+        forget_after = verified.auth_time + self.session_max + timedelta(minutes=1)
+        with self._store.side_transaction() as connection:
+            accounts.revoke_session(connection, verified.sid, now=self._clock(), forget_after=forget_after)
+        return verified
 
     def from_api_key(self, key: str) -> Principal | None:
         digest = api_key_digest(key)
@@ -181,7 +350,14 @@ class Authenticator:
         for name, expected in self._keys:  # compare against every key, in constant time each
             if hmac.compare_digest(digest, expected):
                 found = name
-        if found is None:
+        if found is not None:
+            entry = self._config.api_keys[found]
+            return Principal(name=found, role=Role(entry.role), grid=entry.grid, kind="api_key")
+        if self._store is None:
             return None
-        entry = self._config.api_keys[found]
-        return Principal(name=found, role=Role(entry.role), grid=entry.grid, kind="api_key")
+        # Looked up by its sha256 (an index): a key is 32 random bytes, so timing cannot help guess one.
+        with self._store.engine.connect() as connection:
+            stored = accounts.api_key_by_digest(connection, digest)
+        if stored is None:
+            return None
+        return Principal(name=stored.name, role=Role(stored.role), grid=stored.grid, kind="api_key")

@@ -211,6 +211,10 @@ class DeliveryWorker:
         if loop is not None and not loop.is_closed() and message.type.startswith("incident."):
             loop.call_soon_threadsafe(self.wake)
 
+    def failures(self) -> dict[str, int]:
+        """Failed delivery attempts per endpoint since this worker started (`xueliang_delivery_failures_total`)."""
+        return {worker.name: worker.failed_attempts for worker in self._endpoints}
+
     def wake(self) -> None:
         for worker in self._endpoints:
             worker.wake.set()
@@ -246,6 +250,7 @@ class _EndpointWorker:
         self.stopping = False
         self.in_flight: dict[int, asyncio.Task[None]] = {}
         self.failing = False  # the endpoint's last answer was a failure (logged once, not per change)
+        self.failed_attempts = 0  # for the metrics
         self.store_failing = False
         self._secret = config.secret.get_secret_value()
         self._redactions = [config.url, *url_secrets(config.url), self._secret]
@@ -385,6 +390,7 @@ class _EndpointWorker:
     async def _failed(
         self, claimed: outbox.ClaimedDelivery, error: str, status: int | None, retry_after: float | None
     ) -> None:
+        self.failed_attempts += 1
         if not self.failing:
             self.failing = True
             log.warning("delivery to %s failing (%s); retrying with backoff", self.name, error)

@@ -11,9 +11,10 @@ from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 from analytics.thumbnails import CameraThumbnails
 from api.auth import Authenticator, Clock, Principal
 from api.hub import WebsocketHub
+from api.metrics import ServiceMetrics
 from models.config import ServiceConfig
 from models.grid import GridTree
-from models.lifecycle import WRITING_ROLES
+from models.lifecycle import WRITING_ROLES, Role
 from models.push import PushJournal
 from models.store import Store
 
@@ -42,6 +43,10 @@ def _thumbnails(request: Request) -> CameraThumbnails:
     return request.state.thumbnails  # type: ignore[no-any-return]
 
 
+def _metrics(request: Request) -> ServiceMetrics:
+    return request.state.metrics  # type: ignore[no-any-return]
+
+
 def _now(request: Request) -> datetime:
     clock: Clock = request.state.clock
     return clock()
@@ -54,6 +59,7 @@ JournalDep = Annotated[PushJournal, Depends(_journal)]
 AuthenticatorDep = Annotated[Authenticator, Depends(_authenticator)]
 NowDep = Annotated[datetime, Depends(_now)]
 ThumbnailsDep = Annotated[CameraThumbnails, Depends(_thumbnails)]
+MetricsDep = Annotated[ServiceMetrics, Depends(_metrics)]
 
 bearer_token = OAuth2PasswordBearer(
     tokenUrl="/auth/token", auto_error=False, description="A user's token from POST /auth/token."
@@ -90,6 +96,26 @@ def require_writer(principal: PrincipalDep) -> Principal:
 
 
 WriterDep = Annotated[Principal, Depends(require_writer)]
+
+
+def require_admin(principal: PrincipalDep) -> Principal:
+    """An admin (of the whole tree or of a subtree): 403 for every other role."""
+    if principal.role is not Role.ADMIN:
+        raise HTTPException(403, "this is for admins")
+    return principal
+
+
+AdminDep = Annotated[Principal, Depends(require_admin)]
+
+
+def client_address(request: Request) -> str | None:
+    """The caller's IP address as the server sees it (behind a reverse proxy: the address uvicorn takes from
+    X-Forwarded-For when the proxy is in its `forwarded_allow_ips`)."""
+    return request.client.host if request.client is not None else None
+
+
+AddressDep = Annotated[str | None, Depends(client_address)]
+BearerDep = Annotated[str | None, Security(bearer_token)]
 
 
 def ws_store(websocket: WebSocket) -> Store:

@@ -142,6 +142,11 @@ class WebsocketHub:
         # clients grouped by subscription: each distinct filter is evaluated once per message, not once per client
         self._by_subscription: dict[Subscription, set[Client]] = {}
 
+    @property
+    def client_count(self) -> int:
+        """Clients connected now (`xueliang_websocket_clients`)."""
+        return sum(len(group) for group in self._by_subscription.values())
+
     def add(self, subscription: Subscription) -> Client:
         client = Client(subscription, self.queue_size)
         self._by_subscription.setdefault(subscription, set()).add(client)

@@ -167,10 +167,18 @@ class LifecycleStepOut(BaseModel):
 # ------------------------------------------------------------------------------------------------ auth
 
 
+class ErrorOut(BaseModel):
+    detail: str = Field(description="What went wrong, in words.")
+
+
 class TokenOut(BaseModel):
     access_token: str
     token_type: str = Field(description="Always bearer.")
-    expires_in: int = Field(description="Seconds until the token expires.")
+    expires_in: int = Field(description="Seconds until the token expires; renew it before with POST /auth/refresh.")
+    session_expires_at: datetime = Field(
+        description="Until when POST /auth/refresh can renew this login (auth.session_max_hours after the password "
+        "was checked); after it, log in again."
+    )
     role: str
     grid: str | None = Field(description="Root of the grid subtree the user may see; null for the whole tree.")
 

@@ -11,8 +11,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from pydantic import BaseModel, Field
 
-from api import delivery
-from api.deps import ConfigDep, PrincipalDep, StoreDep
+from api import audit, delivery
+from api.deps import AddressDep, ConfigDep, PrincipalDep, StoreDep
+from models.audit import AuditAction
 from models.lifecycle import Role
 from models.outbox import Delivery, DeliveryState, NotDeadError
 
@@ -128,6 +129,8 @@ def dead_letters(
 def redeliver(
     store: StoreDep,
     config: ConfigDep,
+    principal: PrincipalDep,
+    address: AddressDep,
     delivery_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
 ) -> DeliveryOut:
     """Send a dead letter again, as a fresh series of attempts, within the worker's poll interval; the later
@@ -144,4 +147,13 @@ def redeliver(
         raise HTTPException(409, str(error)) from None
     if redelivered is None:  # pragma: no cover - deleted in between
         raise HTTPException(404, f"unknown delivery {delivery_id}")
+    audit.record(
+        store,
+        AuditAction.REDELIVERY,
+        at=datetime.now(UTC),
+        by=principal,
+        target=str(delivery_id),
+        address=address,
+        details={"endpoint": redelivered.endpoint, "incident_id": redelivered.incident_id},
+    )
     return _delivery_out(redelivered)

@@ -9,9 +9,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from fastapi.responses import FileResponse
 
+from api import audit
 from api.auth import OutsideScope, Principal
 from api.cap import CAP_MEDIA_TYPE, cap_alert
-from api.deps import ConfigDep, GridTreeDep, JournalDep, NowDep, PrincipalDep, StoreDep, WriterDep
+from api.deps import AddressDep, ConfigDep, GridTreeDep, JournalDep, NowDep, PrincipalDep, StoreDep, WriterDep
 from api.schemas import (
     ConflictOut,
     IncidentDetailOut,
@@ -22,6 +23,7 @@ from api.schemas import (
     TransitionResultOut,
 )
 from models import lifecycle
+from models.audit import AuditAction
 from models.incident import Incident
 from models.store import Store, UnknownIncident
 from models.views import incident_feature_collection, incident_view, transition_view
@@ -217,6 +219,7 @@ def take_step(
     journal: JournalDep,
     principal: WriterDep,
     now: NowDep,
+    address: AddressDep,
 ) -> dict[str, Any]:
     """Move the incident one step along the closed loop (`GET /incidents/lifecycle` lists the steps). The step is
     recorded in the history and pushed on the websocket as `incident.transition`."""
@@ -245,6 +248,17 @@ def take_step(
         raise HTTPException(403, str(error)) from None
     except lifecycle.MissingFields as error:
         raise HTTPException(422, str(error)) from None
+    step_done = result.transition
+    audit.record(
+        store,
+        AuditAction.INCIDENT_TRANSITION,
+        at=now,
+        by=principal,
+        target=incident_id,
+        grid_code=result.incident.grid_code,
+        address=address,
+        details={"action": step_done.action, "from": step_done.from_status, "to": step_done.to_status},
+    )
     return {"incident": incident_view(result.incident, now), "transition": transition_view(result.transition)}
 
 

@@ -64,6 +64,7 @@ def demo_config(tmp_path: Path, *, websocket_queue: int = 1000) -> ServiceConfig
     raw["server"]["websocket_queue"] = websocket_queue
     raw["auth"]["jwt_secret"] = "tests-only-signing-key-0123456789abcdef"  # tests.api.access.TEST_JWT_SECRET
     raw["auth"]["token_ttl_minutes"] = 7 * 24 * 60  # the tests move the service's clock by hours
+    raw["auth"]["session_max_hours"] = 7 * 24  # a token never outlives its login session
     return parse_config(raw, environ={"XUELIANG_DEMO_RTSP": RTSP_BASE})
 
 

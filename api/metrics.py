@@ -1,0 +1,152 @@
+"""Prometheus metrics (`GET /metrics`, prometheus-client), one registry per app.
+
+Read from the store at scrape time, so every API replica reports the same numbers for them:
+- `xueliang_camera_frames_decoded_total`, `xueliang_camera_frames_dropped_total` {camera}: as the camera's node last
+  wrote them (refreshed every few seconds), `xueliang_camera_state` {camera, state} (1 for the current state),
+  `xueliang_camera_analysed_fps` {camera};
+- `xueliang_incidents_opened_total` {category}: incidents opened (replay/test incidents left out);
+- `xueliang_delivery_queue_depth` {endpoint}: changes waiting to be delivered; `xueliang_delivery_dead_letters`.
+
+Counted in this process (so per replica; sum them in PromQL):
+- `xueliang_camera_frames_analysed_total` {camera}, `xueliang_inference_seconds` {camera, model} (a histogram; the
+  node that runs the cameras);
+- `xueliang_delivery_failures_total` {endpoint}: failed delivery attempts (error answers, timeouts, refusals);
+- `xueliang_websocket_clients`: websocket clients connected now;
+- `xueliang_login_attempts_total` {outcome}: ok, failed, refused (locked out).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select
+
+from api.delivery import delivery_counts
+from ingest.health import CameraState
+from models.db import IncidentRow
+from models.outbox import DeliveryState
+from models.store import Store
+
+# Inference on 2 CPU cores takes tens to hundreds of milliseconds per frame (bench/speed/RESULTS.md).
+INFERENCE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class _StoreCollector(Collector):
+    """What the store knows, read at each scrape; plus the in-process counts the app hands in as functions."""
+
+    def __init__(
+        self,
+        store: Store,
+        frames_analysed: Callable[[], Mapping[str, int]],
+        delivery_failures: Callable[[], Mapping[str, int]],
+        websocket_clients: Callable[[], int],
+    ) -> None:
+        self._store = store
+        self._frames_analysed = frames_analysed
+        self._delivery_failures = delivery_failures
+        self._websocket_clients = websocket_clients
+
+    def describe(self) -> Iterable[Metric]:
+        return []  # metrics are made at each scrape: nothing to check up front
+
+    def collect(self) -> Iterable[Metric]:
+        decoded = CounterMetricFamily(
+            "xueliang_camera_frames_decoded", "Frames decoded per camera.", labels=["camera"]
+        )
+        dropped = CounterMetricFamily(
+            "xueliang_camera_frames_dropped",
+            "Frames decoded but not analysed (analysis was busy or sampling skipped them) per camera.",
+            labels=["camera"],
+        )
+        state = GaugeMetricFamily(
+            "xueliang_camera_state", "The camera's state: 1 for the current one.", labels=["camera", "state"]
+        )
+        fps = GaugeMetricFamily(
+            "xueliang_camera_analysed_fps", "Frames analysed per second (absent while down).", labels=["camera"]
+        )
+        for status in self._store.camera_statuses():
+            decoded.add_metric([status.camera_id], status.frames_decoded)
+            dropped.add_metric([status.camera_id], status.frames_dropped)
+            for candidate in CameraState:
+                state.add_metric([status.camera_id, candidate.value], 1.0 if status.state == candidate.value else 0.0)
+            if status.analysed_fps is not None:
+                fps.add_metric([status.camera_id], status.analysed_fps)
+        yield from (decoded, dropped, state, fps)
+
+        analysed = CounterMetricFamily(
+            "xueliang_camera_frames_analysed", "Frames run through the rules per camera (this node).", labels=["camera"]
+        )
+        for camera_id, count in sorted(self._frames_analysed().items()):
+            analysed.add_metric([camera_id], count)
+        yield analysed
+
+        opened = CounterMetricFamily(
+            "xueliang_incidents_opened", "Incidents opened per event category (tests left out).", labels=["category"]
+        )
+        with self._store.engine.connect() as connection:
+            rows = connection.execute(
+                select(IncidentRow.category_code, func.count())
+                .where(IncidentRow.is_test.is_(False))
+                .group_by(IncidentRow.category_code)
+                .order_by(IncidentRow.category_code)
+            )
+            for category, count in rows:
+                opened.add_metric([category], count)
+        yield opened
+
+        counts = delivery_counts(self._store)
+        depth = GaugeMetricFamily(
+            "xueliang_delivery_queue_depth", "Changes waiting to be delivered per endpoint.", labels=["endpoint"]
+        )
+        dead = GaugeMetricFamily(
+            "xueliang_delivery_dead_letters", "Changes given up on (redeliver them) per endpoint.", labels=["endpoint"]
+        )
+        failures = CounterMetricFamily(
+            "xueliang_delivery_failures", "Failed delivery attempts per endpoint (this node).", labels=["endpoint"]
+        )
+        for endpoint, by_state in sorted(counts.items()):
+            depth.add_metric([endpoint], by_state.get(DeliveryState.PENDING.value, 0))
+            dead.add_metric([endpoint], by_state.get(DeliveryState.DEAD.value, 0))
+        for endpoint, count in sorted(self._delivery_failures().items()):
+            failures.add_metric([endpoint], count)
+        yield from (depth, dead, failures)
+
+        clients = GaugeMetricFamily("xueliang_websocket_clients", "Websocket clients connected now (this node).")
+        clients.add_metric([], self._websocket_clients())
+        yield clients
+
+
+class ServiceMetrics:
+    """The app's registry and the metrics its parts feed as things happen."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.inference_seconds = Histogram(
+            "xueliang_inference_seconds",
+            "Time one detector model took on one frame.",
+            labelnames=["camera", "model"],
+            buckets=INFERENCE_BUCKETS,
+            registry=self.registry,
+        )
+        self.login_attempts = Counter(
+            "xueliang_login_attempts",
+            "Login attempts by outcome: ok, failed (wrong name or password), refused (locked out).",
+            labelnames=["outcome"],
+            registry=self.registry,
+        )
+
+    def observe_inference(self, camera_id: str, model: str, seconds: float) -> None:
+        self.inference_seconds.labels(camera_id, model).observe(seconds)
+
+    def read_from(
+        self,
+        store: Store,
+        *,
+        frames_analysed: Callable[[], Mapping[str, int]],
+        delivery_failures: Callable[[], Mapping[str, int]],
+        websocket_clients: Callable[[], int],
+    ) -> None:
+        self.registry.register(_StoreCollector(store, frames_analysed, delivery_failures, websocket_clients))
