@@ -175,8 +175,10 @@ def _api_key(row: Row[Any]) -> StoredApiKey:
 
 
 def _insert_new(executor: Executor, table: Table, values: dict[str, Any]) -> bool:
-    """INSERT unless a row with this primary key (or unique value) exists; whether it was inserted."""
+    """INSERT unless a row with this primary key (or unique value) exists; whether it was inserted. (RETURNING
+    tells, where rowcount does not: PostgreSQL's driver gives -1 for an INSERT.)"""
     dialect = executor.get_bind().dialect.name if isinstance(executor, Session) else executor.dialect.name
+    key = list(table.primary_key.columns)[0]
     statement: Any
     if dialect == "postgresql":
         statement = postgresql.insert(table).values(**values).on_conflict_do_nothing()
@@ -184,7 +186,7 @@ def _insert_new(executor: Executor, table: Table, values: dict[str, Any]) -> boo
         statement = sqlite.insert(table).values(**values).on_conflict_do_nothing()
     else:  # pragma: no cover - other backends
         statement = insert(table).values(**values)
-    return bool(executor.execute(statement).rowcount)  # type: ignore[attr-defined]
+    return executor.execute(statement.returning(key)).first() is not None
 
 
 def create_user(
