@@ -79,7 +79,7 @@ def serve(args: argparse.Namespace) -> int:
     from api.app import create_app
     from api.logs import setup_logging
 
-    setup_logging(args.log_level)
+    setup_logging(args.log_level, log_format=args.log_format or "text")
     with contextlib.ExitStack() as stack:
         environ = dict(os.environ)
         if args.demo:
@@ -89,7 +89,7 @@ def serve(args: argparse.Namespace) -> int:
         except ConfigError as error:
             print(error, file=sys.stderr)
             return EXIT_CONFIG
-        setup_logging(args.log_level, config_secrets(config))
+        setup_logging(args.log_level, config_secrets(config), args.log_format or config.server.log_format)
         try:
             detectors = load_detectors(config.models, models_needed(config))
         except ModelUnavailableError as error:
@@ -239,6 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
     p_serve.add_argument("--host", help="override server.host")
     p_serve.add_argument("--port", type=int, help="override server.port")
     p_serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    p_serve.add_argument(
+        "--log-format", choices=["text", "json"], help="override server.log_format (json: one object per line)"
+    )
     p_serve.set_defaults(func=serve)
     p_check = sub.add_parser("check-config", help="validate a configuration file and summarise it")
     p_check.add_argument("file", type=Path)

@@ -1,10 +1,18 @@
-"""Logging setup. Every record passes a redaction filter: stream credentials never reach a log line."""
+"""Logging setup. Every record passes a redaction filter: stream credentials never reach a log line.
+
+Two formats: text (one line per record) or JSON (`server.log_format: json` or `xueliang serve --log-format json`:
+one object per line with `timestamp`, `level`, `logger`, `message` and `exc_info` for tracebacks, via
+python-json-logger). In JSON every string field, extras included, passes the same redaction.
+"""
 
 from __future__ import annotations
 
 import logging
 import re
 from collections.abc import Iterable
+from typing import Any, Literal
+
+from pythonjsonlogger.json import JsonFormatter
 
 from ingest.redact import redact_text
 
@@ -33,9 +41,35 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def setup_logging(level: str = "INFO", secrets: Iterable[str] = ()) -> None:
+class RedactingJsonFormatter(JsonFormatter):
+    """JSON lines whose every string value (extra fields too, which the filter does not see) is redacted."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        super().__init__(
+            "%(levelname)s %(name)s %(message)s",
+            rename_fields={"levelname": "level", "name": "logger"},
+            timestamp=True,
+        )
+        self.secrets = tuple(s for s in secrets if s)
+
+    def process_log_record(self, log_data: dict[str, Any]) -> dict[str, Any]:
+        log_data.pop("color_message", None)  # uvicorn's ANSI-coloured copy of the message: noise in JSON
+        return {
+            key: redact_query_credentials(redact_text(value, self.secrets)) if isinstance(value, str) else value
+            for key, value in log_data.items()
+        }
+
+
+LogFormat = Literal["text", "json"]
+
+
+def setup_logging(level: str = "INFO", secrets: Iterable[str] = (), log_format: LogFormat = "text") -> None:
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    secrets = tuple(secrets)
+    if log_format == "json":
+        handler.setFormatter(RedactingJsonFormatter(secrets))
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactingFilter(secrets))
     root = logging.getLogger()
     root.handlers[:] = [handler]
