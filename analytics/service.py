@@ -7,6 +7,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from analytics.detector import Detector, load_detectors
@@ -33,6 +34,13 @@ def models_needed(config: ServiceConfig) -> set[str]:
         for _, rule in camera.rules
         if rule is not None and rule.enabled and (model := getattr(rule, "model", None)) is not None
     }
+
+
+@dataclass(frozen=True)
+class FrameCounts:
+    decoded: int
+    dropped: int
+    analysed: int
 
 
 class AnalyticsService:
@@ -119,9 +127,14 @@ class AnalyticsService:
             except Exception:
                 log.exception("could not refresh the camera counters; retrying in %.0f s", self.counters_refresh_s)
 
-    def frames_analysed(self) -> dict[str, int]:
-        """Frames each camera's pipeline has analysed since start."""
-        return {camera_id: runner.frames_analysed for camera_id, runner in self.runners.items()}
+    def frame_counts(self) -> dict[str, FrameCounts]:
+        """Each camera's frames decoded, dropped and analysed since start, as they stand now."""
+        counts = {}
+        for camera_id, stream in self.streams.items():
+            health = stream.health
+            analysed = self.runners[camera_id].frames_analysed
+            counts[camera_id] = FrameCounts(health.frames_decoded, health.frames_dropped, analysed)
+        return counts
 
     def stop(self) -> None:
         self._stop_counters.set()

@@ -2,8 +2,8 @@
 
 Read from the store at scrape time, so every API replica reports the same numbers for them:
 - `xueliang_camera_frames_decoded_total`, `xueliang_camera_frames_dropped_total` {camera}: as the camera's node last
-  wrote them (refreshed every few seconds), `xueliang_camera_state` {camera, state} (1 for the current state),
-  `xueliang_camera_analysed_fps` {camera};
+  wrote them (refreshed every 5 s; the node running the camera reports its live counts instead),
+  `xueliang_camera_state` {camera, state} (1 for the current state), `xueliang_camera_analysed_fps` {camera};
 - `xueliang_incidents_opened_total` {category}: incidents opened (replay/test incidents left out);
 - `xueliang_delivery_queue_depth` {endpoint}: changes waiting to be delivered; `xueliang_delivery_dead_letters`.
 
@@ -24,6 +24,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
+from analytics.service import FrameCounts
 from api.delivery import delivery_counts
 from ingest.health import CameraState
 from models.db import IncidentRow
@@ -40,12 +41,12 @@ class _StoreCollector(Collector):
     def __init__(
         self,
         store: Store,
-        frames_analysed: Callable[[], Mapping[str, int]],
+        frame_counts: Callable[[], Mapping[str, FrameCounts]],
         delivery_failures: Callable[[], Mapping[str, int]],
         websocket_clients: Callable[[], int],
     ) -> None:
         self._store = store
-        self._frames_analysed = frames_analysed
+        self._frame_counts = frame_counts
         self._delivery_failures = delivery_failures
         self._websocket_clients = websocket_clients
 
@@ -67,9 +68,11 @@ class _StoreCollector(Collector):
         fps = GaugeMetricFamily(
             "xueliang_camera_analysed_fps", "Frames analysed per second (absent while down).", labels=["camera"]
         )
+        live = self._frame_counts()
         for status in self._store.camera_statuses():
-            decoded.add_metric([status.camera_id], status.frames_decoded)
-            dropped.add_metric([status.camera_id], status.frames_dropped)
+            here = live.get(status.camera_id)
+            decoded.add_metric([status.camera_id], here.decoded if here else status.frames_decoded)
+            dropped.add_metric([status.camera_id], here.dropped if here else status.frames_dropped)
             for candidate in CameraState:
                 state.add_metric([status.camera_id, candidate.value], 1.0 if status.state == candidate.value else 0.0)
             if status.analysed_fps is not None:
@@ -79,8 +82,8 @@ class _StoreCollector(Collector):
         analysed = CounterMetricFamily(
             "xueliang_camera_frames_analysed", "Frames run through the rules per camera (this node).", labels=["camera"]
         )
-        for camera_id, count in sorted(self._frames_analysed().items()):
-            analysed.add_metric([camera_id], count)
+        for camera_id, counts in sorted(live.items()):
+            analysed.add_metric([camera_id], counts.analysed)
         yield analysed
 
         opened = CounterMetricFamily(
@@ -97,7 +100,7 @@ class _StoreCollector(Collector):
                 opened.add_metric([category], count)
         yield opened
 
-        counts = delivery_counts(self._store)
+        by_endpoint = delivery_counts(self._store)
         depth = GaugeMetricFamily(
             "xueliang_delivery_queue_depth", "Changes waiting to be delivered per endpoint.", labels=["endpoint"]
         )
@@ -107,7 +110,7 @@ class _StoreCollector(Collector):
         failures = CounterMetricFamily(
             "xueliang_delivery_failures", "Failed delivery attempts per endpoint (this node).", labels=["endpoint"]
         )
-        for endpoint, by_state in sorted(counts.items()):
+        for endpoint, by_state in sorted(by_endpoint.items()):
             depth.add_metric([endpoint], by_state.get(DeliveryState.PENDING.value, 0))
             dead.add_metric([endpoint], by_state.get(DeliveryState.DEAD.value, 0))
         for endpoint, count in sorted(self._delivery_failures().items()):
@@ -145,8 +148,8 @@ class ServiceMetrics:
         self,
         store: Store,
         *,
-        frames_analysed: Callable[[], Mapping[str, int]],
+        frame_counts: Callable[[], Mapping[str, FrameCounts]],
         delivery_failures: Callable[[], Mapping[str, int]],
         websocket_clients: Callable[[], int],
     ) -> None:
-        self.registry.register(_StoreCollector(store, frames_analysed, delivery_failures, websocket_clients))
+        self.registry.register(_StoreCollector(store, frame_counts, delivery_failures, websocket_clients))

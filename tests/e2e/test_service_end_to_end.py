@@ -114,6 +114,44 @@ def test_a_crowd_above_the_threshold_opens_an_incident_and_one_below_does_not(wo
     assert not [r for r in feed.received if r.data.get("camera_id") == "crowd-high" and r.type.startswith("incident")]
 
 
+def test_metrics_count_what_the_real_pipelines_did(world):
+    """After the fire and crowd incidents: Prometheus numbers from the real streams, models and store."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    response = world["service"].get("/metrics")
+    assert response.status_code == 200
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(response.text)
+        for s in family.samples
+    }
+
+    def get(name: str, **labels: str) -> float:
+        return samples.get((name, tuple(sorted(labels.items()))), -1.0)
+
+    assert get("xueliang_incidents_opened_total", category="fire_hazard") >= 1
+    assert get("xueliang_incidents_opened_total", category="crowd_gathering") >= 1
+    assert get("xueliang_camera_frames_analysed_total", camera="crowd-low") >= 3
+    # decoded (live, from the node running the camera) covers at least what was analysed
+    assert get("xueliang_camera_frames_decoded_total", camera="crowd-low") >= get(
+        "xueliang_camera_frames_analysed_total", camera="crowd-low"
+    )
+    assert get("xueliang_camera_state", camera="crowd-low", state="online") == 1
+    assert get("xueliang_camera_frames_analysed_total", camera="garbage") == 0
+
+    def per_camera(name: str) -> dict[str, float]:  # summed over the camera's models
+        totals: dict[str, float] = {}
+        for (sample, labels), n in samples.items():
+            if sample == name:
+                camera_id = dict(labels)["camera"]
+                totals[camera_id] = totals.get(camera_id, 0.0) + n
+        return totals
+
+    counts, seconds = per_camera("xueliang_inference_seconds_count"), per_camera("xueliang_inference_seconds_sum")
+    assert counts.get("crowd-low", 0) >= 1 and counts.get("fire", 0) >= 1
+    assert 0.001 < seconds["crowd-low"] / counts["crowd-low"] < 10  # seconds per frame: a real model ran
+
+
 def test_a_garbage_stream_is_offline_with_a_reason_and_the_others_go_on(world):
     cameras = {c["id"]: c for c in world["service"].get("/cameras").json()}
     assert cameras["garbage"]["status"]["state"] in {"offline", "connecting"}
