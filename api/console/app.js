@@ -1,6 +1,6 @@
 // The operator console: login, the live incident feed (always on screen), and the views (map, camera wall,
 // dashboard, one incident). Plain ES modules served by the app itself: no build step, nothing from the internet.
-import { Unauthorized, getJson, lastSeq, login, session } from "./api.js";
+import { LockedOut, Unauthorized, getJson, lastSeq, login, logout as endSession, scheduleRenewal, session } from "./api.js";
 import { Alarm } from "./alarm.js";
 import { h, gridLeaf, lightDot, lightNow, severityBadge, statusLabel } from "./dom.js";
 import { categoryName, currentLang, formatClock, setLang, t, translatePage } from "./i18n.js";
@@ -9,6 +9,7 @@ import * as camerasView from "./views/cameras.js";
 import * as dashboardView from "./views/dashboard.js";
 import * as incidentView from "./views/incident.js";
 import * as mapView from "./views/map.js";
+import * as usersView from "./views/users.js";
 
 const FEED_LIMIT = 200;
 const FRESH_MS = 15000;
@@ -33,13 +34,13 @@ const $ = (id) => document.getElementById(id);
 
 // ---------------------------------------------------------------------------------------------- session
 
-function showLogin(messageKey) {
+function showLogin(messageKey, params = {}) {
   stopConsole();
   $("console").hidden = true;
   $("login").hidden = false;
   const error = $("login-error");
   error.hidden = !messageKey;
-  if (messageKey) error.textContent = t(messageKey);
+  if (messageKey) error.textContent = t(messageKey, params);
   $("login-username").focus();
 }
 
@@ -54,7 +55,8 @@ async function onLogin(event) {
     await startConsole();
   } catch (error) {
     $("login-password").value = "";
-    showLogin(error instanceof Unauthorized ? "login.failed" : "login.offline");
+    if (error instanceof LockedOut) showLogin("login.locked", { s: error.seconds });
+    else showLogin(error instanceof Unauthorized ? "login.failed" : "login.offline");
     $("login-password").focus();
   } finally {
     button.disabled = false;
@@ -62,7 +64,7 @@ async function onLogin(event) {
 }
 
 function logout(messageKey) {
-  session.token = null;
+  endSession(); // revokes the login on the server
   showLogin(messageKey);
 }
 
@@ -90,6 +92,7 @@ async function startConsole() {
     getJson("/incidents/lifecycle"),
   ]);
   state.principal = me;
+  $("users-tab").hidden = me.role !== "admin";
   state.incidents = new Map(page.items.map((incident) => [incident.id, incident]));
   state.cameras = new Map(cameras.map((camera) => [camera.id, camera]));
   state.gridTree = tree;
@@ -293,6 +296,7 @@ function route() {
   if (incidentId) view = incidentView.render(container, ctx, incidentId);
   else if (name === "cameras") view = camerasView.render(container, ctx);
   else if (name === "dashboard") view = dashboardView.render(container, ctx);
+  else if (name === "users" && state.principal.role === "admin") view = usersView.render(container, ctx);
   else view = mapView.render(container, ctx);
   renderFeed();
 }
@@ -331,6 +335,7 @@ function boot() {
   // after a reload the page may not make sound until the operator clicks somewhere
   document.addEventListener("pointerdown", () => alarm.unlock(), { once: true });
   if (session.token) {
+    scheduleRenewal();
     startConsole().catch((error) => {
       if (!handleError(error)) showLogin("login.offline");
     });
