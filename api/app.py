@@ -129,7 +129,7 @@ def create_app(
             running = analytics
             metrics.read_from(
                 store,
-                frames_analysed=lambda: running.frames_analysed() if running is not None else {},
+                frame_counts=lambda: running.frame_counts() if running is not None else {},
                 delivery_failures=delivery.failures,
                 websocket_clients=lambda: hub.client_count,
             )
