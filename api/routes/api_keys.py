@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from api import audit
 from api.auth import new_api_key
 from api.deps import AddressDep, AdminDep, AuthenticatorDep, ConfigDep, GridTreeDep, NowDep, StoreDep
-from api.routes.users import ADMIN_ERRORS, AccountName, RoleName, check_grant, manages
+from api.routes.users import ADMIN_ERRORS, BAD_BODY, AccountName, RoleName, check_grant, manages
 from api.schemas import ErrorOut
 from models import accounts
 from models.audit import AuditAction
@@ -90,7 +90,11 @@ def list_keys(admin: AdminDep, store: StoreDep, config: ConfigDep) -> list[ApiKe
     "",
     status_code=201,
     response_model=NewApiKeyOut,
-    responses={**ADMIN_ERRORS, 409: {"model": ErrorOut, "description": "A user or API key with this name exists"}},
+    responses={
+        **BAD_BODY,
+        **ADMIN_ERRORS,
+        409: {"model": ErrorOut, "description": "A user or API key with this name exists"},
+    },
 )
 def create_key(
     body: ApiKeyCreate,

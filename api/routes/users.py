@@ -36,6 +36,7 @@ ADMIN_ERRORS: Responses = {
     401: {"model": ErrorOut, "description": "Not authenticated"},
     403: {"model": ErrorOut, "description": "Not an admin"},
 }
+BAD_BODY: Responses = {400: {"model": ErrorOut, "description": "The body is not JSON"}}
 UNKNOWN: Responses = {404: {"model": ErrorOut, "description": "No such user (or one outside the admin's subtree)"}}
 CONFIG_ACCOUNT: Responses = {409: {"model": ErrorOut, "description": "Defined in the config: change it there"}}
 
@@ -140,7 +141,11 @@ def list_users(admin: AdminDep, store: StoreDep, config: ConfigDep) -> list[User
     "",
     status_code=201,
     response_model=UserOut,
-    responses={**ADMIN_ERRORS, 409: {"model": ErrorOut, "description": "A user or API key with this name exists"}},
+    responses={
+        **BAD_BODY,
+        **ADMIN_ERRORS,
+        409: {"model": ErrorOut, "description": "A user or API key with this name exists"},
+    },
 )
 async def create_user(
     body: UserCreate,
@@ -190,7 +195,7 @@ async def create_user(
 
 
 @router.patch(
-    "/{name}", response_model=UserOut, responses={**ADMIN_ERRORS, **UNKNOWN, **CONFIG_ACCOUNT}
+    "/{name}", response_model=UserOut, responses={**BAD_BODY, **ADMIN_ERRORS, **UNKNOWN, **CONFIG_ACCOUNT}
 )
 def change_user(
     name: NamePath,
@@ -227,7 +232,7 @@ def change_user(
 
 
 @router.put(
-    "/{name}/password", status_code=204, responses={**ADMIN_ERRORS, **UNKNOWN, **CONFIG_ACCOUNT}
+    "/{name}/password", status_code=204, responses={**BAD_BODY, **ADMIN_ERRORS, **UNKNOWN, **CONFIG_ACCOUNT}
 )
 async def reset_password(
     name: NamePath,

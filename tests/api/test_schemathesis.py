@@ -45,7 +45,9 @@ def test_no_request_makes_a_server_error(
     api_schema: tuple[schemathesis.BaseSchema, str], mode: GenerationMode
 ) -> None:
     schema, incident_id = api_schema
-    operations = [result.ok() for result in schema.get_all_operations()]
+    # Not POST /auth/logout: it would end the admin's session and every later case would only see 401s
+    # (logout is tested in tests/api/test_accounts.py).
+    operations = [op for result in schema.get_all_operations() if (op := result.ok()).path != "/auth/logout"]
     assert len(operations) >= 20
     runs = [(operation, None) for operation in operations]
     # also on an incident that exists, so that steps and exports run on a real row, not only into 404s
