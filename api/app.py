@@ -27,7 +27,6 @@ from api.hub import WebsocketHub
 from api.metrics import ServiceMetrics
 from api.routes import (
     api_keys,
-    audit,
     auth,
     cameras,
     deliveries,
@@ -40,8 +39,9 @@ from api.routes import (
     users,
     ws,
 )
+from api.routes import audit as audit_route
 from api.routes import metrics as metrics_route
-from models import accounts
+from models import accounts, audit
 from models.config import ServiceConfig
 from models.push import LocalBroker, Publisher, PushJournal, Subscriber
 from models.store import Store
@@ -110,15 +110,20 @@ def create_app(
 
         throttle_window = timedelta(seconds=config.auth.login_throttle.window_s)
 
+        audit_retention = timedelta(days=config.audit.retention_days)
+
         def prune_accounts() -> None:
+            now = clock()
             with store.side_transaction() as connection:
-                accounts.prune(connection, now=clock(), throttle_window=throttle_window)
+                accounts.prune(connection, now=now, throttle_window=throttle_window)
+                if removed := audit.prune(connection, before=now - audit_retention):
+                    log.info("audit log: removed %d event(s) older than %s", removed, audit_retention)
 
         periodic = [
             asyncio.create_task(run_every(config.closed_loop.overdue_check_s, flag_overdue, "overdue check")),
             asyncio.create_task(run_every(PRUNE_EVERY_S, prune_push_log, "push log pruning")),
             asyncio.create_task(run_every(PRUNE_EVERY_S, delivery.prune, "outbox pruning")),
-            asyncio.create_task(run_every(PRUNE_EVERY_S, prune_accounts, "revoked sessions and login counters")),
+            asyncio.create_task(run_every(PRUNE_EVERY_S, prune_accounts, "sessions, login counters, audit log")),
         ]
         try:
             if run_cameras:
@@ -174,7 +179,7 @@ def create_app(
     for module in (health, auth, ws, metrics_route):
         app.include_router(module.router)
     app.include_router(deliveries.router)  # admins only: the router requires it
-    for module in (users, api_keys, audit):  # admins only: each route requires it
+    for module in (users, api_keys, audit_route):  # admins only: each route requires it
         app.include_router(module.router)
     for module in (cameras, grids, incidents, stats, open311, replays):
         app.include_router(module.router, dependencies=[Depends(authenticate)])

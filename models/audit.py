@@ -23,6 +23,7 @@ from sqlalchemy import (
     Index,
     String,
     Table,
+    delete,
     func,
     insert,
     select,
@@ -132,6 +133,12 @@ def _conditions(query: AuditQuery) -> list[ColumnElement[bool]]:
     if query.grid_code is not None:
         conditions.append(c.grid_code.startswith(query.grid_code, autoescape=True))
     return conditions
+
+
+def prune(executor: Executor, *, before: datetime) -> int:
+    """Remove the events dated before `before`; how many went."""
+    result = executor.execute(delete(audit_events).where(audit_events.c.at < before))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def search(executor: Executor, query: AuditQuery, *, limit: int, offset: int) -> tuple[list[AuditEvent], int]:

@@ -670,6 +670,15 @@ class AuthConfig(Strict):
         return self
 
 
+class AuditConfig(Strict):
+    retention_days: float = Field(
+        default=400,
+        gt=0,
+        description="Audit log events older than this are removed (at start, then hourly); a year and a bit by "
+        "default, for yearly reviews.",
+    )
+
+
 class ServiceConfig(Strict):
     grid: GridConfig = Field(description="The grid tree (网格).")
     event_categories: dict[str, EventCategoryConfig] = Field(
@@ -689,6 +698,7 @@ class ServiceConfig(Strict):
         default_factory=AuthConfig,
         description="Users and API keys; without any, nobody can use the API (only /healthz is open).",
     )
+    audit: AuditConfig = Field(default_factory=AuditConfig, description="The audit log (who did what).")
 
     @field_validator("cameras")
     @classmethod

@@ -150,3 +150,14 @@ def test_audit_search_filters_pages_and_scopes(store: Store) -> None:
             offset=0,
         )
         assert [i.details["n"] for i in items] == [3]
+
+
+def test_audit_events_past_their_retention_are_pruned(store: Store) -> None:
+    with store.side_transaction() as connection:
+        for days in (0, 10, 400):
+            audit.record(connection, at=T0 - timedelta(days=days), actor="a", actor_kind="user",
+                         action=AuditAction.LOGIN, details={"days": days})  # fmt: skip
+        assert audit.prune(connection, before=T0 - timedelta(days=100)) == 1
+    with store.engine.connect() as connection:
+        items, total = audit.search(connection, AuditQuery(), limit=10, offset=0)
+    assert [i.details["days"] for i in items] == [0, 10]
