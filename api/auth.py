@@ -273,9 +273,10 @@ class Authenticator:
         token = jwt.encode(claims, self._secret, algorithm=TOKEN_ALGORITHM)
         return IssuedToken(token, max(0, int((expires - now).total_seconds())), principal, session_end)
 
-    def verify(self, token: str) -> VerifiedToken | None:
+    def verify(self, token: str, *, check_expiry: bool = True) -> VerifiedToken | None:
         """The token's user and session, if the token is valid and unexpired, its session not revoked and its
-        user still allowed in."""
+        user still allowed in. `check_expiry=False`: whether the login still holds, however old the token (an
+        open websocket outlives the token it connected with, and ends with its login)."""
         try:
             claims = jwt.decode(
                 token,
@@ -300,7 +301,7 @@ class Authenticator:
         if not isinstance(subject, str) or not isinstance(sid, str):
             return None
         assert isinstance(exp, int | float) and isinstance(iat, int | float) and isinstance(auth_time, int | float)
-        if exp <= self._clock().timestamp():
+        if check_expiry and exp <= self._clock().timestamp():
             return None
         if self._store is not None:
             with self._store.engine.connect() as connection:

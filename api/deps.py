@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
@@ -134,7 +136,16 @@ def ws_config(websocket: WebSocket) -> ServiceConfig:
     return websocket.state.config  # type: ignore[no-any-return]
 
 
-def ws_principal(websocket: WebSocket) -> Principal | None:
+@dataclass(frozen=True)
+class WsCaller:
+    """The websocket caller, and how to tell later whether its credentials still hold (a revoked key, a login
+    ended by logout, a password reset or a disabled user: the open connection is closed with 4401)."""
+
+    principal: Principal
+    still_valid: Callable[[], bool]
+
+
+def ws_principal(websocket: WebSocket) -> WsCaller | None:
     """The websocket caller: `X-API-Key` or `Authorization: Bearer` headers, or (for browsers, which cannot set
     headers on a websocket) the `api_key` or `access_token` query parameters. None when there are none or they
     are not valid; the route then closes the connection before accepting it."""
@@ -142,15 +153,20 @@ def ws_principal(websocket: WebSocket) -> Principal | None:
     headers, params = websocket.headers, websocket.query_params
     api_key = headers.get("x-api-key") or params.get("api_key")
     if api_key:
-        return authenticator.from_api_key(api_key)
+        principal = authenticator.from_api_key(api_key)
+        return WsCaller(principal, lambda: authenticator.from_api_key(api_key) is not None) if principal else None
     scheme, _, token = headers.get("authorization", "").partition(" ")
     token = token.strip() if scheme.lower() == "bearer" else ""
     token = token or params.get("access_token", "")
-    return authenticator.from_token(token) if token else None
+    principal = authenticator.from_token(token) if token else None
+    if principal is None:
+        return None
+    # Expiry is not checked again: the console renews its token, and the connection ends with the login.
+    return WsCaller(principal, lambda: authenticator.verify(token, check_expiry=False) is not None)
 
 
 WsStoreDep = Annotated[Store, Depends(ws_store)]
 WsHubDep = Annotated[WebsocketHub, Depends(ws_hub)]
 WsGridTreeDep = Annotated[GridTree, Depends(ws_grid_tree)]
 WsConfigDep = Annotated[ServiceConfig, Depends(ws_config)]
-WsPrincipalDep = Annotated[Principal | None, Depends(ws_principal)]
+WsPrincipalDep = Annotated[WsCaller | None, Depends(ws_principal)]

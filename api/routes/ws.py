@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -52,11 +54,12 @@ async def live(
     hub: WsHubDep,
     tree: WsGridTreeDep,
     config: WsConfigDep,
-    principal: WsPrincipalDep,
+    caller: WsPrincipalDep,
 ) -> None:
-    if principal is None:
+    if caller is None:
         await _refuse(websocket, CLOSE_UNAUTHENTICATED, "not authenticated")
         return
+    principal = caller.principal
     params = websocket.query_params
     grid, category, after = params.get("grid"), params.get("category"), params.get("after")
     problem = None
@@ -96,7 +99,7 @@ async def live(
         receiver = asyncio.create_task(_drain_incoming(websocket))
         receiver.add_done_callback(lambda _: client.close())  # the client went away: wake the sender to stop
         try:
-            await _send_live(websocket, client, last_sent, config.server.websocket_heartbeat_s)
+            await _send_live(websocket, client, last_sent, config.server.websocket_heartbeat_s, caller.still_valid)
         finally:
             receiver.cancel()
     except (WebSocketDisconnect, RuntimeError):
@@ -113,11 +116,22 @@ async def _refuse(websocket: WebSocket, code: int, reason: str) -> None:
     await websocket.close(code, reason)
 
 
-async def _send_live(websocket: WebSocket, client: Client, last_sent: int, heartbeat_s: float) -> None:
+async def _send_live(
+    websocket: WebSocket, client: Client, last_sent: int, heartbeat_s: float, still_valid: Callable[[], bool]
+) -> None:
     """The client's one sender: wait until something is queued, then send everything queued, each message's
-    pre-encoded text as is (no task, dict or JSON encoding per message). Returns when the client has gone."""
+    pre-encoded text as is (no task, dict or JSON encoding per message). Returns when the client has gone.
+
+    Every heartbeat interval it checks that the caller's credentials still hold (one store read) and closes with
+    4401 once they do not: a logout, a password reset, a disabled user or a revoked key ends open connections too."""
     pending = client.pending
+    checked = time.monotonic()
     while True:
+        if time.monotonic() - checked >= heartbeat_s:
+            checked = time.monotonic()
+            if not await asyncio.to_thread(still_valid):
+                await websocket.close(CLOSE_UNAUTHENTICATED, "credentials no longer valid: log in again")
+                return
         if not await client.wait(heartbeat_s):  # quiet for a heartbeat interval: show the link is alive
             await websocket.send_text(encode(heartbeat_json(last_sent)))
             continue

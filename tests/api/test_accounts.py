@@ -336,3 +336,29 @@ def test_the_audit_log_records_logins_failures_and_closed_loop_steps(
     assert client.get("/audit", params={"action": "nonsense"}).status_code == 422
     # admins only
     assert anonymous.get("/audit", headers=headers).status_code == 403
+
+
+def test_open_websockets_close_when_their_login_or_key_is_revoked(config: ServiceConfig, clock: FakeClock) -> None:
+    """A logout (or a revoked key) also ends connections already open, within a heartbeat interval; a token's
+    expiry alone does not (the console renews its token; its connection lives on)."""
+    quick = config.model_copy(
+        update={"server": config.server.model_copy(update={"websocket_heartbeat_s": 0.2})}
+    )
+    with TestClient(create_app(quick, run_cameras=False, clock=clock)) as api:
+        admin = bearer(config, "admin", clock())
+        key = api.post("/api-keys", headers=admin, json={"name": "wall", "role": "viewer"}).json()["key"]
+        session = token_header(login(api, "lingyin", PASSWORDS["lingyin"]))
+        token = session["Authorization"].split()[1]
+        with api.websocket_connect(f"/ws?access_token={token}") as by_token, api.websocket_connect(
+            f"/ws?api_key={key}"
+        ) as by_key:
+            assert next_message(by_token)["type"] == "heartbeat"
+            clock.advance(timedelta(days=8))  # past the token's expiry: the connection stays
+            assert next_message(by_token)["type"] == "heartbeat"
+            assert next_message(by_token)["type"] == "heartbeat"
+            clock.now -= timedelta(days=8)
+            assert api.post("/auth/logout", headers=session).status_code == 204
+            assert close_code(by_token)[0] == 4401
+            assert next_message(by_key)["type"] == "heartbeat"
+            assert api.delete("/api-keys/wall", headers=admin).status_code == 200
+            assert close_code(by_key)[0] == 4401
