@@ -4,6 +4,7 @@ kept in the store, token refresh and logout, the audit log. The service's clock 
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +24,8 @@ from tests.api.camera_feed import (
     minutes,
 )
 from tests.api.live_client import close_code, next_message
+from tests.api.test_delivery import delivery_config, running_app
+from tests.models.conftest import db_url, postgres_admin  # noqa: F401 - the both-backends fixtures
 
 NEW_PASSWORD = "night-shift-2026"
 
@@ -113,6 +116,20 @@ def test_lockouts_and_unlocking_are_for_admins(
     assert client.delete("/auth/lockouts/user/lingyin").status_code == 404
     actions = [e["action"] for e in audit(client, target="user:lingyin")]
     assert actions == ["auth.unlock", "auth.lockout"]
+
+
+def test_the_lockout_and_store_accounts_work_on_both_backends(tmp_path: Path, db_url: str) -> None:  # noqa: F811
+    """The same service on a SQLite file and on PostgreSQL: lockout, a store user, a revoked session."""
+    config = delivery_config(tmp_path, db_url, {})
+    with running_app(config) as (api, _feed):
+        assert [login(api, "viewer", "wrong").status_code for _ in range(6)] == [401] * 5 + [429]
+        created = api.post("/users", json={"name": "pg.user", "password": "long-enough-1", "role": "viewer"})
+        assert created.status_code == 201
+        session = token_header(login(api, "pg.user", "long-enough-1"))
+        assert api.get("/auth/me", headers=session).status_code == 200
+        assert api.post("/auth/logout", headers=session).status_code == 204
+        assert api.get("/auth/me", headers=session).status_code == 401
+        assert [e["action"] for e in audit(api, actor="pg.user")] == ["auth.logout", "auth.login"]
 
 
 # ----------------------------------------------------------------------------------------- users in the store
