@@ -228,9 +228,9 @@ class Authenticator:
         locked: list[ThrottleEntry] = []
         if throttled:
             assert self._store is not None
-            keys = [(kind, name, self.policies[kind]) for kind, name in accounts.throttle_keys(username, address)]
+            keys = accounts.throttle_keys(username, address)
             with self._store.side_transaction() as connection:
-                admission = accounts.admit_login(connection, keys, now=now)
+                admission = accounts.admit_login(connection, keys, self.policies, now=now)
             if not admission.admitted:
                 assert admission.retry_after is not None
                 wait = max(1, math.ceil(admission.retry_after.total_seconds()))

@@ -17,6 +17,7 @@ Every function takes an open Session or Connection inside a transaction and comm
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -94,6 +95,14 @@ login_throttle = Table(
 class ThrottleKind(StrEnum):
     USER = "user"
     ADDRESS = "address"
+
+
+@dataclass(frozen=True)
+class ThrottleKey:
+    """What failed logins are counted against: a user name (known or not) or a client address."""
+
+    kind: ThrottleKind
+    name: str
 
 
 @dataclass(frozen=True)
@@ -334,16 +343,17 @@ def _locked_row(executor: Executor, kind: ThrottleKind, name: str) -> Row[Any]:
     return row
 
 
-def throttle_keys(user: str, address: str | None) -> list[tuple[ThrottleKind, str]]:
-    keys = [(ThrottleKind.USER, user[:THROTTLE_KEY_MAX])]
+def throttle_keys(user: str, address: str | None) -> list[ThrottleKey]:
+    keys = [ThrottleKey(ThrottleKind.USER, user[:THROTTLE_KEY_MAX])]
     if address:
-        keys.append((ThrottleKind.ADDRESS, address[:THROTTLE_KEY_MAX]))
+        keys.append(ThrottleKey(ThrottleKind.ADDRESS, address[:THROTTLE_KEY_MAX]))
     return keys
 
 
 def admit_login(
     executor: Executor,
-    keys: list[tuple[ThrottleKind, str, ThrottlePolicy]],
+    keys: Sequence[ThrottleKey],
+    policies: Mapping[ThrottleKind, ThrottlePolicy],
     *,
     now: datetime,
 ) -> Admission:
@@ -354,12 +364,13 @@ def admit_login(
     written: the attempt that reaches a key's `max_failures` locks it. A right password then calls
     `login_succeeded`, which takes the attempt back.
     """
-    rows = [(kind, name, policy, _locked_row(executor, kind, name)) for kind, name, policy in keys]
-    waits = [row.locked_until - now for *_, row in rows if row.locked_until is not None and row.locked_until > now]
+    rows = [(key, _locked_row(executor, key.kind, key.name)) for key in keys]
+    waits = [row.locked_until - now for _, row in rows if row.locked_until is not None and row.locked_until > now]
     if waits:
         return Admission(False, max(waits), [])
     locked = []
-    for kind, name, policy, row in rows:
+    for key, row in rows:
+        kind, name, policy = key.kind, key.name, policies[key.kind]
         failures = row.failures
         last_seen = max((t for t in (row.last_failure_at, row.locked_until) if t is not None), default=None)
         if last_seen is not None and now - last_seen > policy.window:

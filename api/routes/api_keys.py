@@ -1,7 +1,7 @@
 """Service API keys kept in the store, for admins: create (the key is shown once, in the answer), list, revoke.
 
 Only a key's sha256 is stored. The config's `auth.api_keys` are the bootstrap: listed (`source: config`), changed
-in the config only. An admin bound to a subtree manages only keys bound inside it (see api/routes/users.py).
+in the config only. An admin bound to a subtree manages only keys bound inside it (`api.accounts.AccountAdmin`).
 """
 
 from __future__ import annotations
@@ -9,16 +9,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Path
+from fastapi import APIRouter, Path
 from pydantic import BaseModel, Field
 
-from api import audit
-from api.auth import new_api_key
-from api.deps import AddressDep, AdminDep, AuthenticatorDep, ConfigDep, GridTreeDep, NowDep, StoreDep
-from api.routes.users import ADMIN_ERRORS, BAD_BODY, AccountName, RoleName, check_grant, manages
+from api.accounts import Account
+from api.routes.users import ADMIN_ERRORS, BAD_BODY, AccountAdminDep, AccountName, RoleName, http_errors
 from api.schemas import ErrorOut
-from models import accounts
-from models.audit import AuditAction
 from models.config import SLUG_ID
 
 router = APIRouter(prefix="/api-keys", tags=["api keys"])
@@ -51,12 +47,12 @@ class ApiKeyCreate(BaseModel):
     grid: str | None = Field(default=None, description="Root of the grid subtree; omitted: the whole tree.")
 
 
-def _key_out(key: accounts.StoredApiKey) -> ApiKeyOut:
+def _key_out(key: Account) -> ApiKeyOut:
     return ApiKeyOut(
         name=key.name,
         role=key.role,  # type: ignore[arg-type]
         grid=key.grid,
-        source="store",
+        source=key.source,  # type: ignore[arg-type]
         created_at=key.created_at,
         created_by=key.created_by,
         revoked_at=key.revoked_at,
@@ -65,25 +61,9 @@ def _key_out(key: accounts.StoredApiKey) -> ApiKeyOut:
 
 
 @router.get("", response_model=list[ApiKeyOut], responses=ADMIN_ERRORS)
-def list_keys(admin: AdminDep, store: StoreDep, config: ConfigDep) -> list[ApiKeyOut]:
+def list_keys(admin: AccountAdminDep) -> list[ApiKeyOut]:
     """The keys this admin manages, by name (never the keys themselves)."""
-    out = [
-        ApiKeyOut(
-            name=name,
-            role=entry.role,
-            grid=entry.grid,
-            source="config",
-            created_at=None,
-            created_by=None,
-            revoked_at=None,
-            revoked_by=None,
-        )
-        for name, entry in config.auth.api_keys.items()
-        if manages(admin, entry.grid)
-    ]
-    with store.engine.connect() as connection:
-        out += [_key_out(k) for k in accounts.list_api_keys(connection) if manages(admin, k.grid)]
-    return sorted(out, key=lambda k: k.name)
+    return [_key_out(key) for key in admin.api_keys()]
 
 
 @router.post(
@@ -96,40 +76,11 @@ def list_keys(admin: AdminDep, store: StoreDep, config: ConfigDep) -> list[ApiKe
         409: {"model": ErrorOut, "description": "A user or API key with this name exists"},
     },
 )
-def create_key(
-    body: ApiKeyCreate,
-    admin: AdminDep,
-    store: StoreDep,
-    tree: GridTreeDep,
-    authenticator: AuthenticatorDep,
-    now: NowDep,
-    address: AddressDep,
-) -> NewApiKeyOut:
+def create_key(body: ApiKeyCreate, admin: AccountAdminDep) -> NewApiKeyOut:
     """A new random key; the answer is the only place it is ever shown."""
-    check_grant(admin, tree, body.grid)
-    if authenticator.is_config_account(body.name):
-        raise HTTPException(409, f"{body.name!r} exists (in the config)")
-    key, digest = new_api_key()
-    try:
-        with store.side_transaction() as connection:
-            if accounts.get_user(connection, body.name) is not None:
-                raise accounts.AlreadyExists(body.name)
-            stored = accounts.create_api_key(
-                connection, body.name, key_sha256=digest, role=body.role, grid=body.grid, by=admin.name, now=now
-            )
-    except accounts.AlreadyExists:
-        raise HTTPException(409, f"{body.name!r} exists") from None
-    audit.record(
-        store,
-        AuditAction.API_KEY_CREATED,
-        at=now,
-        by=admin,
-        target=stored.name,
-        grid_code=stored.grid,
-        address=address,
-        details={"role": stored.role, "grid": stored.grid},
-    )
-    return NewApiKeyOut(**_key_out(stored).model_dump(), key=key)
+    with http_errors():
+        created = admin.create_api_key(body.name, body.role, body.grid)
+    return NewApiKeyOut(**_key_out(created.account).model_dump(), key=created.key)
 
 
 @router.delete(
@@ -141,25 +92,7 @@ def create_key(
         409: {"model": ErrorOut, "description": "Defined in the config: remove it there"},
     },
 )
-def revoke_key(
-    name: NamePath,
-    admin: AdminDep,
-    store: StoreDep,
-    authenticator: AuthenticatorDep,
-    now: NowDep,
-    address: AddressDep,
-) -> ApiKeyOut:
+def revoke_key(name: NamePath, admin: AccountAdminDep) -> ApiKeyOut:
     """Revoke the key: refused from now on, on every API replica. Revoking it again changes nothing."""
-    if authenticator.is_config_account(name):
-        raise HTTPException(409, f"{name!r} is defined in the config: remove it there")
-    with store.side_transaction() as connection:
-        existing = accounts.get_api_key(connection, name)
-        if existing is None or not manages(admin, existing.grid):
-            raise HTTPException(404, f"unknown API key {name!r}")
-        revoked = accounts.revoke_api_key(connection, name, by=admin.name, now=now)
-    assert revoked is not None
-    if existing.revoked_at is None:
-        audit.record(
-            store, AuditAction.API_KEY_REVOKED, at=now, by=admin, target=name, grid_code=revoked.grid, address=address
-        )
-    return _key_out(revoked)
+    with http_errors():
+        return _key_out(admin.revoke_api_key(name))

@@ -16,12 +16,13 @@ T0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 POLICY = ThrottlePolicy(
     max_failures=3, lockout=timedelta(seconds=60), max_lockout=timedelta(seconds=200), window=timedelta(minutes=15)
 )
+POLICIES = {ThrottleKind.USER: POLICY, ThrottleKind.ADDRESS: POLICY}
 
 
 def attempt(store: Store, at: datetime, user: str = "admin", address: str = "10.0.0.1") -> accounts.Admission:
-    keys = [(kind, name, POLICY) for kind, name in accounts.throttle_keys(user, address)]
+    keys = accounts.throttle_keys(user, address)
     with store.side_transaction() as connection:
-        return accounts.admit_login(connection, keys, now=at)
+        return accounts.admit_login(connection, keys, POLICIES, now=at)
 
 
 def test_failures_lock_out_with_growing_lockouts_and_a_quiet_window_forgets(store: Store) -> None:
