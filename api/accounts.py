@@ -105,7 +105,9 @@ class AccountAdmin:
         self.store, self.authenticator, self.tree, self.auth = store, authenticator, tree, auth
         self.admin, self.now, self.address = admin, now, address
 
-    def _check_grant(self, grid: str | None) -> None:
+    def _check_grant(self, grid: str | None, role: str) -> None:
+        if role == "operator" and grid is None:  # as in the config (ServiceConfig.verify_references)
+            raise GridNotGrantable("an operator is bound to a grid subtree; give one")
         if grid is not None and (self.tree.get(grid) is None or not manages(self.admin, grid)):
             raise GridNotGrantable(f"unknown grid cell {grid!r}")
         if grid is None and self.admin.grid is not None:
@@ -152,7 +154,7 @@ class AccountAdmin:
 
     def create_user(self, name: str, password: str, role: str, grid: str | None) -> Account:
         """A user who can log in at once (argon2 takes tens of milliseconds: call it off the event loop)."""
-        self._check_grant(grid)
+        self._check_grant(grid, role)
         self._new_name(name)
         password_hash = password_hasher().hash(password)
         with self.store.side_transaction() as connection:
@@ -171,9 +173,13 @@ class AccountAdmin:
     def change_user(self, name: str, changes: dict[str, object]) -> Account:
         """Another role or grid, disabled or enabled (disabling ends its sessions)."""
         before = self._stored_user(name)
-        if "grid" in changes:
-            grid = changes["grid"]
-            self._check_grant(grid if isinstance(grid, str) else None)
+        if "grid" in changes or "role" in changes:
+            grid = changes.get("grid", before.grid)
+            role = changes.get("role", before.role)
+            if "grid" in changes:
+                self._check_grant(grid if isinstance(grid, str) else None, str(role))
+            elif role == "operator" and grid is None:
+                raise GridNotGrantable("an operator is bound to a grid subtree; give one")
         with self.store.side_transaction() as connection:
             user = accounts.update_user(connection, name, now=self.now, **changes)
         if user is None:  # pragma: no cover - users are never deleted
@@ -202,7 +208,7 @@ class AccountAdmin:
         return sorted((a for a in out if manages(self.admin, a.grid)), key=lambda a: a.name)
 
     def create_api_key(self, name: str, role: str, grid: str | None) -> NewApiKey:
-        self._check_grant(grid)
+        self._check_grant(grid, role)
         self._new_name(name)
         key, digest = new_api_key()
         with self.store.side_transaction() as connection:

@@ -191,10 +191,20 @@ def test_an_admin_creates_a_user_who_logs_in_then_resets_and_disables_it(
         ({"name": "bad name", "password": "long-enough-1", "role": "viewer"}, 422),
         ({"name": "x", "password": "long-enough-1", "role": "superuser"}, 422),
         ({"name": "x", "password": "long-enough-1", "role": "viewer", "grid": "999"}, 422),
+        ({"name": "x", "password": "long-enough-1", "role": "operator"}, 422),  # an operator needs a subtree
     ],
 )
 def test_bad_user_creations_are_refused(client: TestClient, body: dict[str, Any], status: int) -> None:
     assert client.post("/users", json=body).status_code == status
+
+
+def test_an_operator_stays_bound_to_a_subtree(client: TestClient) -> None:
+    body = {"name": "op", "password": "long-enough-1", "role": "viewer"}
+    assert client.post("/users", json=body).status_code == 201
+    assert client.patch("/users/op", json={"role": "operator"}).status_code == 422
+    assert client.patch("/users/op", json={"role": "operator", "grid": STREET_BEISHAN}).status_code == 200
+    assert client.patch("/users/op", json={"grid": None}).status_code == 422
+    assert {u["name"]: u["grid"] for u in client.get("/users").json()}["op"] == STREET_BEISHAN
 
 
 def test_config_users_cannot_be_changed_through_the_api(client: TestClient) -> None:

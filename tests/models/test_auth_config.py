@@ -44,6 +44,9 @@ def test_the_demo_accounts() -> None:
         ({"api_keys": {"k": {"role": "incident-system", "key_sha256": "the-key"}}}, "must be 64 lowercase hex"),
         ({"jwt_secret": "short"}, "auth.jwt_secret"),
         ({"token_ttl_minutes": 0}, "auth.token_ttl_minutes"),
+        ({"token_ttl_minutes": 600, "session_max_hours": 8}, "longer than session_max_hours"),
+        ({"login_throttle": {"max_failures": 3}}, "auth.login_throttle.max_failures"),
+        ({"login_throttle": {"lockout_s": 0}}, "auth.login_throttle.lockout_s"),
         ({"users": {"a": {"role": "admin", "password_hash": HASH, "pasword": "x"}}}, "auth.users.a.pasword"),
         (
             {"users": {"x": {"role": "admin", "password_hash": HASH}},
