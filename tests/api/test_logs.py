@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
+import httpx
 import pytest
+import yaml
 
 from api.logs import setup_logging
+from tests.conftest import demo_raw_config
+from tests.e2e.service import free_port
 
 PASSWORD = "s3cret-pa55"
 
@@ -60,3 +69,40 @@ def test_text_logs_stay_the_default(capsys: pytest.CaptureFixture[str]) -> None:
     assert PASSWORD not in out and "WARNING xueliang.test: password" in out
     with pytest.raises(json.JSONDecodeError):
         json.loads(out.splitlines()[0])
+
+
+def test_serve_with_log_format_json_writes_only_json_lines(tmp_path: Path) -> None:
+    """`xueliang serve --log-format json` (a real uvicorn, no cameras): every line it writes is a JSON object,
+    uvicorn's access lines included, and a token in a websocket URL is redacted."""
+    raw = demo_raw_config()
+    raw["cameras"] = {}
+    port = free_port()
+    raw["store"] = {"url": f"sqlite:///{tmp_path / 'xl.db'}", "data_dir": str(tmp_path / "data")}
+    raw["server"] = {"host": "127.0.0.1", "port": port}
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    log_path = tmp_path / "serve.log"
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "api.cli", "serve", "--config", str(config), "--log-format", "json"],
+            stdout=log_file, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[2],
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.2)
+            httpx.get(f"http://127.0.0.1:{port}/ws?access_token=eyJsecret.token.value", timeout=5)
+        finally:
+            process.send_signal(signal.SIGINT)
+            process.wait(20)
+    lines = [json.loads(line) for line in log_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    assert lines, "the service wrote nothing"
+    loggers = {line["logger"] for line in lines}
+    assert {"xueliang", "api.app", "uvicorn.error", "uvicorn.access"} <= loggers, loggers
+    access = [line["message"] for line in lines if line["logger"] == "uvicorn.access"]
+    assert any("/ws?access_token=***" in message for message in access), access
+    assert "eyJsecret" not in log_path.read_text(encoding="utf-8")
