@@ -294,6 +294,7 @@ def test_dead_letter_after_max_attempts_then_redelivery_through_the_admin_route(
             receiver.wait_until(lambda r: len(r.accepted_ids()) == 2, 10, "both changes accepted")
             again = client.post(f"/deliveries/dead-letters/{letter['id']}/redeliver")
             after = client.get("/deliveries/dead-letters").json()
+            audited = client.get("/audit", params={"action": "delivery.redeliver"}).json()["items"]
     finally:
         receiver.stop()
     assert page["total"] == 1
@@ -314,6 +315,11 @@ def test_dead_letter_after_max_attempts_then_redelivery_through_the_admin_route(
     assert receiver.accepted_events()[0]["id"] == letter["event_id"]  # the same id as every attempt before
     assert receiver.order_violations() == []
     assert SECRET not in str(page) and receiver.url() not in str(page)
+    # the redelivery is in the audit log, once (the refused ones are not), without the endpoint's URL or secret
+    assert [(e["actor"], e["target"], e["details"]) for e in audited] == [
+        ("admin", str(letter["id"]), {"endpoint": "grid-center", "incident_id": opened.id})
+    ]
+    assert SECRET not in str(audited) and receiver.url() not in str(audited)
 
 
 def test_test_incidents_go_only_to_endpoints_that_ask_for_them(tmp_path: Path, db_url: str) -> None:  # noqa: F811
