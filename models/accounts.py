@@ -415,11 +415,16 @@ def login_succeeded(
     executor.execute(update(login_throttle).where(where).values(**values))
 
 
-def list_throttled(executor: Executor, *, now: datetime, locked_only: bool = False) -> list[ThrottleEntry]:
+def list_throttled(
+    executor: Executor, *, now: datetime, locked_only: bool = False, limit: int = 1000
+) -> list[ThrottleEntry]:
+    """Keys with failures counted, the longest locked first, then those not locked, at most `limit`."""
     query = select(login_throttle).where(login_throttle.c.failures > 0)
     if locked_only:
         query = query.where(login_throttle.c.locked_until > now)
-    query = query.order_by(login_throttle.c.locked_until.desc(), login_throttle.c.kind, login_throttle.c.name)
+    query = query.order_by(
+        login_throttle.c.locked_until.desc().nulls_last(), login_throttle.c.kind, login_throttle.c.name
+    ).limit(limit)
     return [_throttle_entry(row) for row in executor.execute(query)]
 
 

@@ -175,10 +175,11 @@ def lockouts(
     store: StoreDep,
     now: NowDep,
     locked_only: Annotated[bool, Query(description="Only names and addresses locked out now.")] = False,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[LockoutOut]:
-    """User names and client addresses with failed logins counted, locked ones first (admins)."""
+    """User names and client addresses with failed logins counted, the longest locked first (admins)."""
     with store.engine.connect() as connection:
-        entries = accounts.list_throttled(connection, now=now, locked_only=locked_only)
+        entries = accounts.list_throttled(connection, now=now, locked_only=locked_only, limit=limit)
     return [
         LockoutOut(
             kind=e.kind,

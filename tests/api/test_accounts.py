@@ -65,6 +65,13 @@ def test_100_wrong_passwords_lock_the_user_out_until_the_lockout_passes(
     assert not any("guess-" in r.getMessage() or PASSWORDS["admin"] in r.getMessage() for r in caplog.records)
     lockouts = client.get("/auth/lockouts", params={"locked_only": True}).json()
     assert [(e["kind"], e["name"], e["failures"], e["locked"]) for e in lockouts] == [("user", "admin", 5, True)]
+    assert login(anonymous, "viewer", "wrong").status_code == 401
+    everything = client.get("/auth/lockouts").json()
+    assert [(e["kind"], e["name"], e["failures"], e["locked"]) for e in everything] == [
+        ("user", "admin", 5, True),  # the locked first
+        ("address", "testclient", 6, False),  # 5 at admin, 1 at viewer: below the address limit (20)
+        ("user", "viewer", 1, False),
+    ]
 
     clock.advance(timedelta(seconds=61))
     assert login(anonymous, "admin", PASSWORDS["admin"]).status_code == 200
