@@ -53,3 +53,6 @@ class ListSink:
 
     def settle_adopted(self, *args: object) -> None:
         pass
+
+    def line_count(self, *args: object) -> None:
+        pass
