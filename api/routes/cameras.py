@@ -4,9 +4,10 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter, HTTPException, Response
 
+from analytics.rules import analysis_fps
 from api.auth import Principal
-from api.deps import ConfigDep, GridTreeDep, PrincipalDep, StoreDep, ThumbnailsDep
-from api.schemas import CameraOut, CameraStatusOut, GridRefOut
+from api.deps import ConfigDep, GridTreeDep, LineCountsDep, PrincipalDep, StoreDep, ThumbnailsDep
+from api.schemas import CameraLinesOut, CameraOut, CameraStatusOut, GridRefOut, LineCountOut
 from models.config import ServiceConfig
 from models.grid import GridTree
 from models.incident import CameraStatusRecord
@@ -27,9 +28,10 @@ def camera_out(
         lat=camera.lat,
         lon=camera.lon,
         enabled=camera.enabled,
-        analysis_fps=camera.analysis_fps,
-        rules=[name for name, rule in camera.rules if rule is not None and rule.enabled],
+        analysis_fps=analysis_fps(camera),
+        rules=[name for name, _ in camera.rules.enabled()],
         zones={name: list(zone.polygon) for name, zone in camera.zones.items()},
+        lines={name: list(line.points) for name, line in camera.lines.items()},
         status=CameraStatusOut.model_validate(status.model_dump()) if status else CameraStatusOut(state="unknown"),
     )
 
@@ -84,3 +86,33 @@ def get_thumbnail(camera_id: str, config: ConfigDep, principal: PrincipalDep, th
     return Response(
         thumbnail.jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store", "X-Frame-Time": at}
     )
+
+
+@router.get(
+    "/{camera_id}/lines",
+    response_model=CameraLinesOut,
+    responses={404: {"description": "Unknown camera, or one outside the caller's grid subtree"}},
+)
+def get_line_counts(camera_id: str, config: ConfigDep, principal: PrincipalDep, counts: LineCountsDep) -> CameraLinesOut:
+    """People flow: each camera line with the crossings in and out that the camera's line-crossing rule counted
+    (totals since counting began; they survive restarts). Written by the camera's pipeline to the store's data
+    directory, so any API replica sharing it answers."""
+    visible_camera(config, principal, camera_id)
+    camera = config.cameras[camera_id]
+    totals = counts.read(camera_id)
+    counted = {line for _, rule in camera.rules.enabled() for line in rule.line_refs().values()}
+    lines = []
+    for name, line in camera.lines.items():
+        total = totals.get(name)
+        lines.append(
+            LineCountOut(
+                line=name,
+                points=list(line.points),
+                counted=name in counted,
+                crossed_in=total.crossed_in if total else 0,
+                crossed_out=total.crossed_out if total else 0,
+                since=total.since if total else None,
+                updated_at=total.updated_at if total else None,
+            )
+        )
+    return CameraLinesOut(camera_id=camera_id, lines=lines)
