@@ -94,11 +94,14 @@ class CameraPipeline:
     @property
     def keyframes_suffice(self) -> bool:
         """Whether the camera may decode keyframes only now: `still_decode: keyframes`, the last frame was still
-        (see analytics.motion) and no rule is pending or open (their persistence counts frames at full rate)."""
+        (see analytics.motion), no rule is pending or open (their persistence counts frames at full rate) and no
+        rule needs tracks (a tracker loses every object over a keyframe gap: measured on vtest, a 9 s gap while one
+        man stood still)."""
         return (
             self.camera.motion.enabled
             and self.camera.motion.still_decode == "keyframes"
             and bool(self.detectors)
+            and not self.trackers
             and self.motion.scene_still
             and all(rule.state is RuleState.IDLE for rule in self.rules)
         )
