@@ -77,15 +77,17 @@ def get_camera(
 def get_thumbnail(camera_id: str, config: ConfigDep, principal: PrincipalDep, thumbnails: ThumbnailsDep) -> Response:
     """A recent look at the camera for the camera wall: its newest analysed frame as a small JPEG (320 px wide),
     written by the camera's pipeline (every 2 s) to the store's data directory. `X-Frame-Time` is the frame's time
-    (ISO 8601). 404 until the camera's first analysed frame."""
+    (ISO 8601), `X-Frame-Size` the analysed frame's size before downscaling (`768x576`: the image pixels zones and
+    lines are given in). 404 until the camera's first analysed frame."""
     visible_camera(config, principal, camera_id)
     thumbnail = thumbnails.latest(camera_id)
     if thumbnail is None:
         raise HTTPException(404, f"camera {camera_id!r} has no frame yet")
     at = datetime.fromtimestamp(thumbnail.timestamp, UTC).isoformat().replace("+00:00", "Z")
-    return Response(
-        thumbnail.jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store", "X-Frame-Time": at}
-    )
+    headers = {"Cache-Control": "no-store", "X-Frame-Time": at}
+    if thumbnail.frame_size is not None:
+        headers["X-Frame-Size"] = "{}x{}".format(*thumbnail.frame_size)
+    return Response(thumbnail.jpeg, media_type="image/jpeg", headers=headers)
 
 
 @router.get(

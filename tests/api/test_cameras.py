@@ -201,6 +201,7 @@ def test_an_api_that_runs_no_cameras_serves_the_thumbnail_a_pipeline_wrote(
     picture = cv2.imdecode(np.frombuffer(response.content, np.uint8), cv2.IMREAD_COLOR)
     assert picture.shape == (240, 320, 3) and abs(int(picture[10, 10, 0]) - 120) < 8
     assert response.headers["x-frame-time"] == "2026-09-21T14:13:20Z"
+    assert response.headers["x-frame-size"] == "768x576"  # the pixels zones and lines are drawn in
     assert client.get(f"/cameras/{CAM_FIRE_LANE}/thumbnail").status_code == 404  # only the camera it wrote
 
 
