@@ -89,3 +89,34 @@ def test_default_knobs_leave_the_crowd_rule_as_it_was():
     phases = [e.phase for t, n in enumerate([2, 2, 0, 0]) if (e := rule.observe(observe(t, {"people": people(n)})))]
     assert phases == [EventPhase.OPENED]  # at 1 s, as the bare rule; closing waits close_after_s (15 s)
     assert rule.adoption_grace_s(1.0) == 15.0
+
+
+def test_every_rule_in_the_config_has_one_registration_and_the_other_way_round():
+    from analytics.rules import RULE_FACTORIES
+    from models.config import RuleConfig, RulesConfig
+
+    assert set(RulesConfig.model_fields) == set(RULE_FACTORIES)
+    for name, field in RulesConfig.model_fields.items():
+        config_model = next(a for a in getattr(field.annotation, "__args__", (field.annotation,)) if a is not type(None))
+        assert issubclass(config_model, RuleConfig), name
+
+
+@pytest.mark.parametrize(("magnitude", "severity"), [(0, "C"), (2, "C"), (3, "A"), (9, "A")])
+def test_a_rule_may_bring_its_own_severity_bands(magnitude, severity):
+    from analytics.events import Event
+    from analytics.incident_builder import IncidentBuilder
+    from api.cli import DEMO_CONFIG
+    from models.config import parse_config
+    from tests.conftest import demo_raw_config
+
+    assert DEMO_CONFIG.is_file()
+    raw = demo_raw_config()
+    camera_id = "34020000001320000001"
+    raw["cameras"][camera_id]["rules"]["intrusion"]["severity_bands"] = [
+        {"severity": "C", "min_magnitude": 0}, {"severity": "A", "min_magnitude": 3}]  # fmt: skip
+    config = parse_config(raw, environ={"XUELIANG_DEMO_RTSP": "rtsp://127.0.0.1:9"})
+    builder = IncidentBuilder(config)
+    event = Event(EventPhase.OPENED, "intrusion", "zone_intrusion", camera_id, 0.0, float(magnitude), count=magnitude)
+    assert builder.open(event).severity == severity  # the category's own bands would say B, then A from 5
+    line = Event(EventPhase.OPENED, "line_crossing", "line_crossing", camera_id, 0.0, float(magnitude))
+    assert builder.open(line).severity == ("C" if magnitude < 5 else "B")  # no bands of its own: the category's
