@@ -6,8 +6,11 @@
         events:
           - {type: fire_smoke, start: 0.0, end: 9.9}
         people: {5: 6, 20: 7}                # optional: seconds -> people the crowd rule should count
+        also_as: [bench-tracks]              # optional: replay it as these cameras too (other rules)
+        crossings: {gate: {in: 3, out: 5}}   # optional: crossings of a camera line over the whole clip
 
-Event types are rule names (fire_smoke, crowd, camera_offline). Unknown keys are errors with the field's path.
+Event types are rule names (RULE_FACTORIES: fire_smoke, crowd, intrusion, loitering, line_crossing, ...). Unknown
+keys are errors with the field's path.
 """
 
 from __future__ import annotations
@@ -29,7 +32,9 @@ class LabelsError(ConfigError):
 
 
 class EventLabel(Strict):
-    type: str = Field(description="The rule that should raise an incident: fire_smoke, crowd, camera_offline.")
+    type: str = Field(
+        description="The rule that should raise an incident: fire_smoke, crowd, intrusion, loitering, line_crossing..."
+    )
     start: float = Field(ge=0, description="Seconds from the clip's start when it becomes visible.")
     end: float = Field(ge=0, description="Seconds from the clip's start when it is over (the clip's end if ongoing).")
     zone: str | None = Field(default=None, description="Only incidents of rules watching this zone match.")
@@ -52,8 +57,24 @@ class EventLabel(Strict):
         return LabelledEvent(self.type, self.start, self.end, self.zone)
 
 
+class CrossingCount(Strict):
+    crossed_in: int = Field(ge=0, alias="in", description="Crossings `in` over the clip (see the camera's `lines`).")
+    crossed_out: int = Field(ge=0, alias="out", description="Crossings `out` over the clip.")
+
+
 class ClipLabels(Strict):
     camera: str | None = Field(default=None, description="Configured camera id to replay this clip as.")
+    also_as: list[str] = Field(
+        default_factory=list,
+        description="Other configured cameras to replay the clip as too (other rules, another analysis fps). Each "
+        "replay is scored on the types its camera runs; a labelled type none of them runs counts as missed on the "
+        "first.",
+    )
+    crossings: dict[str, CrossingCount] = Field(
+        default_factory=dict,
+        description="Camera line -> crossings in and out over the whole clip, compared with the line-crossing "
+        "rule's counts on that line.",
+    )
     events: list[EventLabel] = Field(
         default_factory=list, description="Everything that should raise an incident; empty: nothing should."
     )

@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 
 from analytics.events import Event, EventPhase
-from models.config import ServiceConfig
+from models.config import RuleConfig, ServiceConfig, SeverityBand
 from models.grid import GridTree
 from models.incident import GridRef, Incident, Severity
 
@@ -34,7 +34,7 @@ class IncidentBuilder:
             category_code=event.category,
             category_name=category.name,
             category_group=category.group,
-            severity=Severity(category.severity_for(event.magnitude)),
+            severity=Severity(category.severity_for(event.magnitude, self._bands(event.camera_id, event.rule))),
             grid_code=grid_code,
             grid_path=[GridRef(code=c.code, name=c.name) for c in self.tree.path(grid_code)],
             camera_id=event.camera_id,
@@ -53,7 +53,7 @@ class IncidentBuilder:
     def apply(self, incident: Incident, event: Event) -> Incident:
         """An update or the end of an open incident. Peaks and severity only ever grow."""
         category = self.config.event_categories[incident.category_code]
-        severity = Severity(category.severity_for(event.magnitude))
+        severity = Severity(category.severity_for(event.magnitude, self._bands(incident.camera_id, incident.rule)))
         if SEVERITY_RANK[severity] < SEVERITY_RANK[incident.severity]:
             severity = incident.severity
         at = event_time(event)
@@ -66,6 +66,13 @@ class IncidentBuilder:
                 "closed_at": at if event.phase is EventPhase.CLOSED else None,
             }
         )
+
+
+    def _bands(self, camera_id: str, rule: str) -> list[SeverityBand] | None:
+        """The rule's own severity bands on that camera (`rules.<rule>.severity_bands`), else None (its category's)."""
+        camera = self.config.cameras.get(camera_id)
+        config = getattr(camera.rules, rule, None) if camera is not None else None
+        return config.severity_bands if isinstance(config, RuleConfig) else None
 
 
 def _max(a: float | int | None, b: float | int | None):  # type: ignore[no-untyped-def]

@@ -15,7 +15,8 @@ from pathlib import Path
 from analytics.events import Event, EventPhase
 from analytics.evidence import render_snapshot, save_snapshot
 from analytics.incident_builder import IncidentBuilder
-from analytics.rules.base import RuleState
+from analytics.line_counts import LineCounts
+from analytics.rules.base import LineCount, RuleState
 from ingest.health import CameraHealth, CameraState
 from models.incident import CameraStatusRecord, Incident
 from models.push import PushJournal
@@ -37,10 +38,13 @@ class _Adopted:
 
 
 class IncidentSink:
-    def __init__(self, builder: IncidentBuilder, journal: PushJournal, snapshot_dir: Path) -> None:
+    def __init__(
+        self, builder: IncidentBuilder, journal: PushJournal, snapshot_dir: Path, line_counts: LineCounts | None = None
+    ) -> None:
         self.builder = builder
         self.journal = journal
         self.snapshot_dir = snapshot_dir
+        self.line_counts = line_counts  # None: crossings are not kept (replays record them per frame instead)
         self._open: dict[tuple[str, str], Incident] = {}
         self._adopted: dict[tuple[str, str], _Adopted] = {}
         self._lock = threading.Lock()
@@ -102,6 +106,16 @@ class IncidentSink:
             del self._adopted[key]
             closed = adopted.incident.model_copy(update={"closed_at": _utc(now), "updated_at": _utc(now)})
             self.journal.incident(closed, MESSAGE_TYPE[EventPhase.CLOSED], incident_view)
+
+    def line_count(self, camera_id: str, count: LineCount, at: float) -> None:
+        """Add a rule's line crossings to the camera's people-flow counts (GET /cameras/{id}/lines). A count that
+        cannot be written is logged, never costs an event."""
+        if self.line_counts is None:
+            return
+        try:
+            self.line_counts.add(camera_id, count.line, count.crossed_in, count.crossed_out, at)
+        except OSError:
+            log.exception("camera %s: could not write the counts of line %s", camera_id, count.line)
 
     def camera_health(self, health: CameraHealth, analysed_fps: float | None = None) -> None:
         """Record and push a camera's health change. Reconnect attempts of a camera that stays down

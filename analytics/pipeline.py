@@ -1,4 +1,5 @@
-"""One camera's analysis: frames → detections per model → people tracking → rules → events → incident sink.
+"""One camera's analysis: frames → detections per model → tracking (for rules that need it) → rules → events →
+incident sink.
 
 A camera pipeline is a self-contained unit: config in, incidents out through the sink (store + publisher).
 It never reaches into the web app.
@@ -11,19 +12,17 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import supervision as sv
-from trackers import ByteTrackTracker
 
 from analytics.detector import Detector, with_label
 from analytics.events import Event, Observation
 from analytics.incident_sink import IncidentSink
 from analytics.motion import MotionGate
-from analytics.rules import Rule, build_rules
+from analytics.rules import Rule, analysis_fps, build_rules
 from analytics.rules.base import RuleState
-from analytics.rules.crowd_rule import CrowdRule
-from analytics.rules.fire_smoke_rule import FireSmokeRule
+from analytics.tracking import make_tracker
 from ingest.frames import VideoFrame
 from ingest.health import CameraHealth
 from models.config import CameraConfig
@@ -61,18 +60,17 @@ class CameraPipeline:
         self.rules = rules if rules is not None else build_rules(camera)
         needed = {rule.model for rule in self.rules if rule.model is not None}
         self.detectors = {name: detectors[name] for name in sorted(needed)}
-        # People get ByteTrack ids (roboflow `trackers`, the maintained successor of sv.ByteTrack). The tracker
-        # returns every detection (id -1 while unconfirmed), so counts are per frame; at 1-2 analysed fps
-        # walkers move too far between frames for most tracks to confirm, which is why rules do not rely on ids.
-        self.people_models = {r.model for r in self.rules if isinstance(r, CrowdRule) and r.model is not None}
-        self.trackers = {
-            name: ByteTrackTracker(
-                frame_rate=camera.analysis_fps,
-                lost_track_buffer=max(1, round(3 * camera.analysis_fps)),
-                track_activation_threshold=0.3,
-                minimum_consecutive_frames=1,
-            )
-            for name in self.people_models
+        self.analysis_fps = analysis_fps(camera, self.rules)
+        # The models that a rule reads tracks of get a tracker (analytics/tracking.py), fed every label any rule
+        # asks of that model; it returns every detection (tracker id -1 while unconfirmed), so counting rules see
+        # the same detections as without it.
+        self.labels_asked: dict[str, set[str]] = {}
+        for rule in self.rules:
+            if rule.model is not None:
+                self.labels_asked.setdefault(rule.model, set()).update(rule.labels)
+        tracked = sorted({rule.model for rule in self.rules if rule.needs_tracks and rule.model is not None})
+        self.trackers: dict[str, Any] = {
+            name: make_tracker(camera.tracking, self.analysis_fps) for name in tracked
         }
         self._frame_times: deque[float] = deque(maxlen=20)
         # What the last step saw, for observers that record it (replays score the rules' per-frame counts).
@@ -98,11 +96,14 @@ class CameraPipeline:
     @property
     def keyframes_suffice(self) -> bool:
         """Whether the camera may decode keyframes only now: `still_decode: keyframes`, the last frame was still
-        (see analytics.motion) and no rule is pending or open (their persistence counts frames at full rate)."""
+        (see analytics.motion), no rule is pending or open (their persistence counts frames at full rate) and no
+        rule needs tracks (a tracker loses every object over a keyframe gap: measured on vtest, a 9 s gap while one
+        man stood still)."""
         return (
             self.camera.motion.enabled
             and self.camera.motion.still_decode == "keyframes"
             and bool(self.detectors)
+            and not self.trackers
             and self.motion.scene_still
             and all(rule.state is RuleState.IDLE for rule in self.rules)
         )
@@ -115,7 +116,8 @@ class CameraPipeline:
             if self.on_inference is not None:
                 self.on_inference(name, time.perf_counter() - started)
             if name in self.trackers:
-                found = self.trackers[name].update(with_label(found, "person"), timestamp=frame.timestamp)
+                found = with_label(found, *sorted(self.labels_asked[name]))
+                found = self.trackers[name].update(found, timestamp=frame.timestamp)
             detections[name] = found
         return detections
 
@@ -139,15 +141,6 @@ class CameraPipeline:
             return None
         span = self._frame_times[-1] - self._frame_times[0]
         return round((len(self._frame_times) - 1) / span, 2) if span > 0 else None
-
-
-def adoption_grace_s(rule: Rule, analysis_fps: float) -> float:
-    """How long a rule must stay idle before an incident adopted from a previous run is closed."""
-    if isinstance(rule, CrowdRule):
-        return rule.config.close_after_s
-    if isinstance(rule, FireSmokeRule):
-        return rule.config.clear_frames / analysis_fps
-    return 0.0
 
 
 class CameraRunner:
@@ -234,6 +227,8 @@ class CameraRunner:
             self._tell_on_frame(frame)
         timestamp = frame.timestamp if frame is not None else now
         for rule in self.pipeline.rules:
-            grace = adoption_grace_s(rule, self.pipeline.camera.analysis_fps)
+            grace = rule.adoption_grace_s(self.pipeline.analysis_fps)
             self.sink.settle_adopted(self.pipeline.camera_id, rule.name, rule.state, timestamp, grace)
+            for count in rule.take_line_counts():
+                self.sink.line_count(self.pipeline.camera_id, count, timestamp)
         return events

@@ -12,8 +12,10 @@ How a replay differs from a live camera, and nothing else:
 - The camera is a test camera: a configured camera's zones, rules and analysis fps under a replay camera id,
   incidents marked `is_test=True`, no camera-offline rule (a clip's health is not a camera's), no camera status
   records. Incidents still open when the clip ends are closed at the last analysed frame.
-- Every analysed frame is recorded (`FrameRecord`): the crowd rule's count, the fire rule's best confidence and
-  whether the frame was a hit, and every detection, for scoring and plots.
+- Every analysed frame is recorded (`FrameRecord`): what each rule records of it (`Rule.record`: the crowd rule's
+  count, the fire rule's best confidence and whether it was a hit, ...) and every detection, for scoring and plots.
+- The camera is analysed at the fps the live camera would be (`analytics.rules.analysis_fps`: raised for
+  track-based rules).
 """
 
 from __future__ import annotations
@@ -34,19 +36,19 @@ import numpy as np
 import supervision as sv
 from pydantic import SecretStr
 
-from analytics.detector import LABEL_KEY, Detector, confidences, with_label
+from analytics.detector import LABEL_KEY, Detector, confidences
 from analytics.events import Event, EventPhase, Observation
 from analytics.incident_builder import IncidentBuilder
 from analytics.incident_sink import IncidentSink
 from analytics.pipeline import CameraPipeline, CameraRunner
-from analytics.rules.crowd_rule import CrowdRule
-from analytics.rules.fire_smoke_rule import FireSmokeRule
+from analytics.rules import analysis_fps
+from analytics.rules.base import RecordValue, ReplaySeries
 from analytics.scoring import CountSample, DetectedEvent
 from ingest.camera_stream import CameraStream, DropPolicy
 from ingest.frames import VideoFrame
 from ingest.health import CameraHealth, CameraState
 from ingest.sampling import FrameSampler
-from models.config import CameraConfig, CameraOfflineRuleConfig, ServiceConfig
+from models.config import CameraConfig, ServiceConfig
 from models.incident import Incident
 from models.push import PushJournal
 
@@ -152,10 +154,16 @@ class FrameRecord:
     frame_id: int
     width: int
     height: int
-    people: int | None  # what the crowd rule counted (None: the camera has no crowd rule)
-    fire_confidence: float | None  # best fire/smoke confidence the model returned (0.0: none; None: no fire rule)
-    fire_hit: bool | None  # whether the fire rule counted this frame as a hit
     detections: dict[str, list[tuple[float, float, float, float, float, str]]]  # by model: x1 y1 x2 y2 conf label
+    # What the rules recorded (Rule.record), e.g. people (crowd), fire_confidence and fire_hit (fire_smoke),
+    # intruders, longest_in_zone_s, crossed_in / crossed_out. A key is absent when no rule records it.
+    values: dict[str, RecordValue] = field(default_factory=dict)
+
+    @property
+    def people(self) -> int | None:
+        """What the crowd rule counted (None: the camera has no crowd rule)."""
+        people = self.values.get("people")
+        return int(people) if people is not None else None
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -163,9 +171,7 @@ class FrameRecord:
             "frame_id": self.frame_id,
             "width": self.width,
             "height": self.height,
-            "people": self.people,
-            "fire_confidence": self.fire_confidence,
-            "fire_hit": self.fire_hit,
+            **self.values,
             "detections": {name: [list(d) for d in found] for name, found in self.detections.items()},
         }
 
@@ -195,12 +201,15 @@ class ClipReplay:
     wall_s: float
     cancelled: bool = False
     notes: list[str] = field(default_factory=list)
+    series: dict[str, ReplaySeries] = field(default_factory=dict)  # by rule: its timeline panel in the report
 
     def clip_seconds(self, at: datetime) -> float:
         return round(at.timestamp() - self.plan.epoch, 3)
 
     def zone_of(self, rule: str) -> str | None:
-        return getattr(getattr(self.camera.rules, rule, None), "zone", None)
+        config = getattr(self.camera.rules, rule, None)
+        zones = config.zone_refs() if config is not None else {}
+        return zones.get("zone")
 
     def detected_events(self) -> list[DetectedEvent]:
         events = []
@@ -230,10 +239,15 @@ def replay_camera(config: ServiceConfig, plan: ReplayPlan) -> CameraConfig:
     camera = config.cameras.get(plan.camera_id)
     if camera is None:
         raise ReplayInputError(f"unknown camera {plan.camera_id!r} (configured: {', '.join(config.cameras)})")
-    rules = camera.rules.model_copy(update={"camera_offline": CameraOfflineRuleConfig(enabled=False)})
-    if not any(rule is not None and rule.enabled for _, rule in rules):
-        raise ReplayInputError(f"camera {plan.camera_id!r} has no crowd or fire/smoke rule for a replay to run")
-    return camera.model_copy(
+    off = {
+        name: rule.model_copy(update={"enabled": False})
+        for name, rule in camera.rules.enabled()
+        if not rule.RUNS_IN_REPLAYS
+    }
+    rules = camera.rules.model_copy(update=off)
+    if not any(True for _ in rules.enabled()):
+        raise ReplayInputError(f"camera {plan.camera_id!r} has no rule a replay can run (camera health cannot be)")
+    replayed = camera.model_copy(
         update={
             "name": plan.camera_name or camera.name,
             "url": SecretStr(str(plan.clip)),
@@ -242,6 +256,7 @@ def replay_camera(config: ServiceConfig, plan: ReplayPlan) -> CameraConfig:
             "rules": rules,
         }
     )
+    return replayed.model_copy(update={"analysis_fps": analysis_fps(replayed)})
 
 
 def replay_config(config: ServiceConfig, replay_camera_id: str, camera: CameraConfig) -> ServiceConfig:
@@ -257,11 +272,7 @@ def replay_config(config: ServiceConfig, replay_camera_id: str, camera: CameraCo
 
 
 def models_for(camera: CameraConfig) -> set[str]:
-    return {
-        model
-        for _, rule in camera.rules
-        if rule is not None and rule.enabled and (model := getattr(rule, "model", None)) is not None
-    }
+    return {model for _, rule in camera.rules.enabled() if (model := rule.model_name) is not None}
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -328,9 +339,10 @@ class ClipReplayer:
         finally:  # also when the clip fails half way: no test incident is left open in the store
             ended = self._close_open(sink, pipeline, plan, last_timestamp)
         incidents = [i for i in (self.journal.store.get_incident(x) for x in incident_ids) if i is not None]
+        series = {rule.name: found for rule in pipeline.rules if (found := rule.replay_series()) is not None}
         return ClipReplay(
             plan, camera, info, incidents, ended, frames, frames_dropped, round(time.monotonic() - started, 3),
-            cancelled=cancel.is_set(), notes=notes,
+            cancelled=cancel.is_set(), notes=notes, series=series,
         )  # fmt: skip
 
     # -- sources ---------------------------------------------------------------------------------------------
@@ -461,25 +473,16 @@ def frame_record(pipeline: CameraPipeline, frame: VideoFrame, epoch: float) -> F
     """What the rules saw on the frame just analysed (no inference: reads the step's observation)."""
     observation = pipeline.last_observation
     assert observation is not None and observation.frame is frame
-    people: int | None = None
-    fire_confidence: float | None = None
-    fire_hit: bool | None = None
+    values: dict[str, RecordValue] = {}
     for rule in pipeline.rules:
-        if isinstance(rule, CrowdRule):
-            people = len(rule.people(observation))
-        elif isinstance(rule, FireSmokeRule):
-            found = with_label(observation.detections.get(rule.config.model, sv.Detections.empty()), *rule.config.labels)
-            fire_confidence = round(float(np.max(confidences(found))), 4) if len(found) else 0.0
-            fire_hit = len(rule.hits(observation)) > 0
+        values.update(rule.record(observation))
     return FrameRecord(
         t=round(frame.timestamp - epoch, 3),
         frame_id=frame.frame_id,
         width=frame.width,
         height=frame.height,
-        people=people,
-        fire_confidence=fire_confidence,
-        fire_hit=fire_hit,
         detections={name: _detection_rows(found) for name, found in observation.detections.items()},
+        values=values,
     )
 
 

@@ -60,23 +60,51 @@ OUT_MARKER = ".xueliang-replay"
 # --------------------------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class LineCountScore:
+    """A camera line's crossings over a clip: hand-counted and what the line-crossing rule counted."""
+
+    line: str
+    labelled_in: int
+    labelled_out: int
+    counted_in: int
+    counted_out: int
+
+    def as_dict(self) -> dict[str, object]:
+        return {"line": self.line, "labelled_in": self.labelled_in, "labelled_out": self.labelled_out,
+                "counted_in": self.counted_in, "counted_out": self.counted_out}  # fmt: skip
+
+
 @dataclass(frozen=True)
 class ClipResult:
     replay: ClipReplay
     labels: ClipLabels | None
     events: dict[str, EventScore]  # by type; empty when unlabelled
-    counts: CountScore | None  # None when the clip has no count labels or the camera no crowd rule
+    counts: CountScore | None  # None when the clip has no count labels or no rule of the camera counts people
+    also: bool = False  # a replay of the clip as one of its labels' `also_as` cameras
+    line_counts: tuple[LineCountScore, ...] = ()
 
     @property
     def name(self) -> str:
         return self.replay.plan.clip.name
 
+    @property
+    def tag(self) -> str:
+        """Names this replay's files: the clip's stem, with the camera for an `also_as` replay."""
+        stem = Path(self.name).stem
+        return f"{stem}.{self.replay.plan.camera_id}" if self.also else stem
 
-def scored_types(replay: ClipReplay, labels: ClipLabels | None) -> list[str]:
-    """The event types a clip is scored on: its camera's rules and its labels' types."""
-    types = {name for name, rule in replay.camera.rules if rule is not None and rule.enabled}
+
+def rule_types(replay: ClipReplay) -> set[str]:
+    return {name for name, _ in replay.camera.rules.enabled()}
+
+
+def scored_types(replay: ClipReplay, labels: ClipLabels | None, elsewhere: set[str] | None = None) -> list[str]:
+    """The event types a replay is scored on: its camera's rules, and its labels' types that no other camera the
+    clip is replayed as (`elsewhere`: their rules) runs."""
+    types = rule_types(replay)
     if labels is not None:
-        types |= {event.type for event in labels.events}
+        types |= {event.type for event in labels.events} - (elsewhere or set())
     return sorted(types)
 
 
@@ -85,20 +113,33 @@ def count_tolerance_s(analysis_fps: float) -> float:
     return 0.5 / analysis_fps
 
 
-def score_clip(replay: ClipReplay, labels: ClipLabels | None) -> ClipResult:
+def score_clip(
+    replay: ClipReplay, labels: ClipLabels | None, *, elsewhere: set[str] | None = None, also: bool = False
+) -> ClipResult:
     if labels is None:
-        return ClipResult(replay, None, {}, None)
+        return ClipResult(replay, None, {}, None, also=also)
     detected = replay.detected_events()
     events = {
         kind: score_events(labels.event_labels(), detected, replay.info.duration_s, type=kind)
-        for kind in scored_types(replay, labels)
+        for kind in scored_types(replay, labels, elsewhere)
     }
     counts = None
-    if labels.people and replay.camera.rules.crowd is not None:
-        counts = score_counts(
-            labels.count_labels(), replay.count_samples(), count_tolerance_s(replay.camera.analysis_fps)
-        )
-    return ClipResult(replay, labels, events, counts)
+    samples = replay.count_samples()
+    if labels.people and samples:
+        counts = score_counts(labels.count_labels(), samples, count_tolerance_s(replay.camera.analysis_fps))
+    return ClipResult(replay, labels, events, counts, also=also, line_counts=score_line_counts(replay, labels))
+
+
+def score_line_counts(replay: ClipReplay, labels: ClipLabels) -> tuple[LineCountScore, ...]:
+    """Each labelled line that a rule of the camera counts: its totals at the clip's last analysed frame."""
+    counted_lines = {line for _, rule in replay.camera.rules.enabled() for line in rule.line_refs().values()}
+    last = replay.frames[-1].values if replay.frames else {}
+    return tuple(
+        LineCountScore(line, label.crossed_in, label.crossed_out, int(last.get("crossed_in") or 0),
+                       int(last.get("crossed_out") or 0))  # fmt: skip
+        for line, label in sorted(labels.crossings.items())
+        if line in counted_lines
+    )
 
 
 def totals(results: Sequence[ClipResult]) -> tuple[dict[str, EventScore], CountScore]:
@@ -108,12 +149,14 @@ def totals(results: Sequence[ClipResult]) -> tuple[dict[str, EventScore], CountS
         for kind, score in result.events.items():
             by_type.setdefault(kind, []).append(score)
     combined = {kind: combine_event_scores(scores, type=kind) for kind, scores in sorted(by_type.items())}
-    labelled = [r for r in results if r.labels is not None]
-    everything = [
-        score_events(r.labels.event_labels(), r.replay.detected_events(), r.replay.info.duration_s)
-        for r in labelled
-        if r.labels is not None
-    ]
+    everything = []
+    for r in results:
+        if r.labels is None:
+            continue
+        kinds = set(r.events)
+        labels = [label for label in r.labels.event_labels() if label.type in kinds]
+        detected = [event for event in r.replay.detected_events() if event.type in kinds]
+        everything.append(score_events(labels, detected, r.replay.info.duration_s))
     combined["all"] = combine_event_scores(everything)
     counts = combine_count_scores(r.counts for r in results if r.counts is not None)
     return combined, counts
@@ -124,16 +167,17 @@ def totals(results: Sequence[ClipResult]) -> tuple[dict[str, EventScore], CountS
 # --------------------------------------------------------------------------------------------------------------
 
 
-def choose_camera(config: ServiceConfig, clip: Path, labels: LabelSet | None, camera: str | None) -> str:
-    """--camera, else the camera the labels name for the clip, else the first configured camera."""
+def choose_cameras(config: ServiceConfig, clip: Path, labels: LabelSet | None, camera: str | None) -> list[str]:
+    """--camera, else the camera the labels name for the clip and its `also_as` cameras, else the first
+    configured camera."""
     if camera is not None:
-        return camera
+        return [camera]
     clip_labels = labels.for_clip(clip) if labels is not None else None
     if clip_labels is not None and clip_labels.camera is not None:
-        return clip_labels.camera
+        return [clip_labels.camera, *clip_labels.also_as]
     if not config.cameras:
         raise ReplayInputError("the configuration has no cameras to replay a clip as")
-    return next(iter(config.cameras))
+    return [next(iter(config.cameras)), *(clip_labels.also_as if clip_labels is not None else [])]
 
 
 def plan_replays(
@@ -147,8 +191,10 @@ def plan_replays(
 ) -> list[ReplayPlan]:
     plans = []
     for clip in clips:
-        camera_id = choose_camera(config, clip, labels, camera)
-        plans.append(ReplayPlan(clip=clip, camera_id=camera_id, replay_camera_id=camera_id, speed=speed, rtsp=rtsp))
+        for camera_id in choose_cameras(config, clip, labels, camera):
+            plans.append(
+                ReplayPlan(clip=clip, camera_id=camera_id, replay_camera_id=camera_id, speed=speed, rtsp=rtsp)
+            )
     return plans
 
 
@@ -199,11 +245,16 @@ def run_replays(
     try:
         replayer = ClipReplayer(config, detectors, PushJournal(store, LocalBroker()), out / "store" / "snapshots")
         prepared = [replayer.prepare(plan) for plan in plans]  # every clip and camera checked before any runs
+        cameras_of = {plan.clip: [p.camera_id for p in plans if p.clip == plan.clip] for plan in plans}
         for plan, (_, info) in zip(plans, prepared, strict=True):
             with tqdm(total=info.analysed_frames, desc=plan.clip.name, unit="frame", disable=not progress,
                       leave=True, dynamic_ncols=True) as bar:  # fmt: skip
                 replay = replayer.run(plan, on_frame=lambda _record, bar=bar: bar.update(1))  # type: ignore[misc]
-            result = score_clip(replay, labels.for_clip(plan.clip) if labels is not None else None)
+            others = [c for c in cameras_of[plan.clip] if c != plan.camera_id]
+            elsewhere = {name for c in others for name, _ in config.cameras[c].rules.enabled()}
+            also = cameras_of[plan.clip][0] != plan.camera_id
+            clip_labels = labels.for_clip(plan.clip) if labels is not None else None
+            result = score_clip(replay, clip_labels, elsewhere=elsewhere, also=also)
             results.append(result)
             if on_clip is not None:
                 on_clip(result)
@@ -218,7 +269,7 @@ def run_replays(
 
 
 def snapshot_name(result: ClipResult, n: int, rule: str) -> str:
-    return f"{Path(result.name).stem}-{n}-{rule}.jpg"
+    return f"{result.tag}-{n}-{rule}.jpg"
 
 
 def incident_records(result: ClipResult) -> list[dict[str, Any]]:
@@ -267,9 +318,12 @@ def write_outputs(out: Path, results: Sequence[ClipResult], *, command: str, plo
             if record["snapshot"] is not None and incident.snapshot_path is not None:
                 _copy_snapshot(Path(incident.snapshot_path), out / record["snapshot"], out / "thumbs")
         for frame in result.replay.frames:
-            frame_lines.append(json.dumps({"clip": result.name, **frame.as_dict()}, sort_keys=True))
+            frame_lines.append(
+                json.dumps({"clip": result.name, "camera": result.replay.plan.camera_id, **frame.as_dict()},
+                           sort_keys=True)  # fmt: skip
+            )
         if plots:
-            plot_timeline(result, out / "plots" / f"{Path(result.name).stem}.png")
+            plot_timeline(result, out / "plots" / f"{result.tag}.png")
     (out / "incidents.jsonl").write_text("".join(line + "\n" for line in incident_lines), encoding="utf-8")
     (out / "frames.jsonl").write_text("".join(line + "\n" for line in frame_lines), encoding="utf-8")
     scores = scores_json(results, command=command)
@@ -312,6 +366,7 @@ def scores_json(results: Sequence[ClipResult], *, command: str) -> dict[str, Any
                 "incidents": len(r.replay.incidents),
                 "events": {kind: score.as_dict() for kind, score in r.events.items()},
                 "counts": r.counts.as_dict() if r.counts is not None else None,
+                "line_counts": [score.as_dict() for score in r.line_counts],
                 "notes": r.replay.notes,
             }
             for r in results
@@ -366,11 +421,18 @@ def text_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+LINE_HEADER = ["line counts", "labelled in", "counted in", "labelled out", "counted out"]
+
+
 def summary_tables(results: Sequence[ClipResult], table: Callable[[list[str], list[list[str]]], str]) -> str:
     by_type, counts = totals(results)
     parts = [table(EVENT_HEADER, [event_row(kind, score) for kind, score in by_type.items()])]
     if counts.pairs:
         parts.append(table(COUNT_HEADER, [count_row("all clips", counts)]))
+    lines = [[f"{r.name} / {c.line}", str(c.labelled_in), str(c.counted_in), str(c.labelled_out), str(c.counted_out)]
+             for r in results for c in r.line_counts]  # fmt: skip
+    if lines:
+        parts.append(table(LINE_HEADER, lines))
     return "\n\n".join(parts)
 
 
@@ -420,7 +482,7 @@ def report_markdown(results: Sequence[ClipResult], scores: dict[str, Any], *, co
 def _clip_section(result: ClipResult, plots: bool) -> list[str]:
     replay = result.replay
     camera = replay.camera
-    rules = ", ".join(name for name, rule in camera.rules if rule is not None and rule.enabled)
+    rules = ", ".join(name for name, _ in camera.rules.enabled())
     lines = [
         f"### {result.name}",
         "",
@@ -473,7 +535,7 @@ def _clip_section(result: ClipResult, plots: bool) -> list[str]:
             "",
         ]
     if plots:
-        lines += [f"![timeline of {result.name}](plots/{Path(result.name).stem}.png)", ""]
+        lines += [f"![timeline of {result.name}](plots/{result.tag}.png)", ""]
     return lines
 
 
@@ -483,54 +545,50 @@ def _clip_section(result: ClipResult, plots: bool) -> list[str]:
 
 
 def plot_timeline(result: ClipResult, path: Path) -> None:
-    """People counts and fire/smoke confidence per analysed frame, against the labels and the incidents."""
+    """Per rule that declares a timeline panel (Rule.replay_series): its per-frame value against the labels and the
+    incidents of that rule."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     replay = result.replay
-    rules = replay.camera.rules
-    panels = [name for name in ("crowd", "fire_smoke") if getattr(rules, name) is not None]
+    panels = list(replay.series.items())
     if not panels:
         return
     labels = result.labels.events if result.labels is not None else []
     detected = list(zip(replay.incidents, replay.detected_events(), strict=True))
     fig, axes = plt.subplots(len(panels), 1, figsize=(10, 2.6 * len(panels)), sharex=True, squeeze=False)
-    for ax, panel in zip(axes[:, 0], panels, strict=True):
+    for ax, (rule, series) in zip(axes[:, 0], panels, strict=True):
         for label in labels:
-            if label.type == panel:
+            if label.type == rule:
                 ax.axvspan(label.start, label.end, color="tab:green", alpha=0.15, lw=0)
-        frames = [f for f in replay.frames if (f.people if panel == "crowd" else f.fire_confidence) is not None]
+        frames = [f for f in replay.frames if f.values.get(series.key) is not None]
         times = [f.t for f in frames]
-        if panel == "crowd":
-            counted = [f.people or 0 for f in frames]
-            ax.step(times, counted, where="post", color="tab:blue", lw=1.2, label="counted")
-            if result.labels is not None and result.labels.people:
-                ts, ns = zip(*sorted(result.labels.people.items()), strict=True)
-                ax.plot(ts, ns, "kx", ms=8, mew=2, label="labelled")
-            assert rules.crowd is not None
-            ax.axhline(rules.crowd.min_people, color="tab:red", ls="--", lw=0.8, label="min_people")
-            top = max([rules.crowd.min_people, *counted, *(result.labels.people.values() if result.labels else [])])
-            ax.set_ylim(0, top * 1.3 + 1)
-            ax.set_ylabel("people")
-            bar_y = (top * 1.1 + 0.5, top * 0.15 + 0.3)
+        values = [float(f.values[series.key] or 0) for f in frames]
+        if series.step:
+            ax.step(times, values, where="post", color="tab:blue", lw=1.2, label=series.key)
         else:
-            confidence = [f.fire_confidence or 0.0 for f in frames]
-            ax.plot(times, confidence, ".-", color="tab:orange", lw=1, ms=4, label="best fire/smoke conf")
-            hits = [f for f in frames if f.fire_hit]
-            ax.plot([f.t for f in hits], [f.fire_confidence for f in hits], "o", mfc="none", color="tab:red",
-                    ms=7, label="hit")  # fmt: skip
-            assert rules.fire_smoke is not None
-            ax.axhline(rules.fire_smoke.min_confidence, color="tab:red", ls="--", lw=0.8, label="min_confidence")
-            ax.set_ylim(0, 1.3)
-            ax.set_ylabel("confidence")
-            bar_y = (1.12, 0.12)
-        spans = [(e.start, max(e.end - e.start, 0.05)) for incident, e in detected if incident.rule == panel]
+            ax.plot(times, values, ".-", color="tab:orange", lw=1, ms=4, label=series.key)
+        if series.hit_key is not None:
+            hits = [f for f in frames if f.values.get(series.hit_key)]
+            ax.plot([f.t for f in hits], [float(f.values[series.key] or 0) for f in hits], "o", mfc="none",
+                    color="tab:red", ms=7, label="hit")  # fmt: skip
+        if series.key == "people" and result.labels is not None and result.labels.people:  # the count labels
+            ts, ns = zip(*sorted(result.labels.people.items()), strict=True)
+            ax.plot(ts, ns, "kx", ms=8, mew=2, label="labelled")
+            values += list(ns)
+        if series.threshold is not None:
+            ax.axhline(series.threshold, color="tab:red", ls="--", lw=0.8, label=series.threshold_label)
+        top = series.top or max([series.threshold or 0, *values, 1]) * 1.3 + 1
+        ax.set_ylim(0, top)
+        ax.set_ylabel(series.label)
+        bar_y = (top * 0.86, top * 0.1)
+        spans = [(e.start, max(e.end - e.start, 0.05)) for incident, e in detected if incident.rule == rule]
         if spans:
             ax.broken_barh(spans, bar_y, color="tab:red", alpha=0.7, label="incident")
         ax.set_xlim(0, replay.info.duration_s)
-        ax.set_title(f"{panel} — green: labelled, red bar: incident", fontsize=9, loc="left")
+        ax.set_title(f"{rule} — green: labelled, red bar: incident", fontsize=9, loc="left")
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
         ax.grid(alpha=0.3)
     axes[-1, 0].set_xlabel(f"{result.name}: seconds from the clip's start")
@@ -538,4 +596,3 @@ def plot_timeline(result: ClipResult, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90)
     plt.close(fig)
-

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from analytics.detector import Detector, load_detectors
 from analytics.incident_builder import IncidentBuilder
 from analytics.incident_sink import IncidentSink
+from analytics.line_counts import LineCounts
 from analytics.pipeline import CameraPipeline, CameraRunner
 from analytics.rules import build_rules
 from analytics.thumbnails import CameraThumbnails
@@ -31,8 +32,8 @@ def models_needed(config: ServiceConfig) -> set[str]:
     return {
         model
         for _, camera in config.enabled_cameras()
-        for _, rule in camera.rules
-        if rule is not None and rule.enabled and (model := getattr(rule, "model", None)) is not None
+        for _, rule in camera.rules.enabled()
+        if (model := rule.model_name) is not None
     }
 
 
@@ -60,7 +61,12 @@ class AnalyticsService:
         self.clock = clock
         # Loading fails here, at startup, with a message that says how to install a missing model.
         self.detectors = detectors if detectors is not None else load_detectors(config.models, models_needed(config))
-        self.sink = IncidentSink(IncidentBuilder(config), journal, config.store.data_dir / "snapshots")
+        self.sink = IncidentSink(
+            IncidentBuilder(config),
+            journal,
+            config.store.data_dir / "snapshots",
+            LineCounts.in_data_dir(config.store.data_dir),
+        )
         self.streams: dict[str, CameraStream] = {}
         self.runners: dict[str, CameraRunner] = {}
         self.thumbnails = CameraThumbnails.in_data_dir(config.store.data_dir)
@@ -80,7 +86,7 @@ class AnalyticsService:
             stream = CameraStream(
                 camera_id,
                 camera.url.get_secret_value(),
-                analysis_fps=camera.analysis_fps,
+                analysis_fps=pipeline.analysis_fps,
                 open_timeout_s=camera.stream.open_timeout_s,
                 read_timeout_s=camera.stream.read_timeout_s,
                 stall_timeout_s=camera.stream.stall_timeout_s,

@@ -1,7 +1,8 @@
 """Each camera's latest analysed frame, for the operator console's camera wall (`GET /cameras/{id}/thumbnail`).
 
 The pipeline that analyses a camera writes a small JPEG of its newest analysed frame under the store's data
-directory (`<data_dir>/thumbnails/<camera id>.jpg`, replaced atomically, its mtime the frame's time), at most once
+directory (`<data_dir>/thumbnails/<camera id>.jpg`, replaced atomically, its mtime the frame's time; the analysed
+frame's size in `<camera id>.size`, so that zones and lines in image pixels can be drawn over it), at most once
 every `every_s` seconds; any API process that shares the data directory serves it, as it serves evidence
 snapshots. So the API never reaches into a pipeline's memory (DESIGN's seam: pipelines on other nodes, several
 API replicas). No message is published: a thumbnail is a glance at the camera, not a record.
@@ -31,6 +32,7 @@ class Thumbnail:
     camera_id: str
     timestamp: float  # epoch seconds of the frame
     jpeg: bytes
+    frame_size: tuple[int, int] | None = None  # (width, height) of the analysed frame, before downscaling
 
 
 class CameraThumbnails:
@@ -51,6 +53,7 @@ class CameraThumbnails:
         self.every_s = every_s
         self._clock = clock
         self._written_at: dict[str, float] = {}  # camera id → clock() of its last write
+        self._sizes: dict[str, tuple[int, int]] = {}  # camera id → the frame size last written to its .size file
         self._lock = threading.Lock()
 
     @classmethod
@@ -60,6 +63,9 @@ class CameraThumbnails:
 
     def path(self, camera_id: str) -> Path:
         return self.directory / f"{camera_id}.jpg"
+
+    def size_path(self, camera_id: str) -> Path:
+        return self.directory / f"{camera_id}.size"
 
     def offer(self, frame: VideoFrame) -> None:
         """A camera's pipeline analysed `frame`: write it as the camera's thumbnail unless one was written less than
@@ -72,12 +78,20 @@ class CameraThumbnails:
             self._written_at[frame.camera_id] = now
         jpeg = self._encode(frame)
         self.directory.mkdir(parents=True, exist_ok=True)
-        target = self.path(frame.camera_id)
+        size = (frame.width, frame.height)
+        if self._sizes.get(frame.camera_id) != size:
+            self._replace(self.size_path(frame.camera_id), f"{size[0]}x{size[1]}".encode(), None)
+            self._sizes[frame.camera_id] = size
+        self._replace(self.path(frame.camera_id), jpeg, frame.timestamp)
+
+    @staticmethod
+    def _replace(target: Path, content: bytes, mtime: float | None) -> None:
         partial = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.part")
         try:
-            partial.write_bytes(jpeg)
-            os.utime(partial, (frame.timestamp, frame.timestamp))
-            os.replace(partial, target)  # a reader sees the old picture or the new one, never half of one
+            partial.write_bytes(content)
+            if mtime is not None:
+                os.utime(partial, (mtime, mtime))
+            os.replace(partial, target)  # a reader sees the old file or the new one, never half of one
         finally:
             with contextlib.suppress(FileNotFoundError):
                 partial.unlink()
@@ -91,7 +105,14 @@ class CameraThumbnails:
                 timestamp = os.fstat(file.fileno()).st_mtime
         except FileNotFoundError:
             return None
-        return Thumbnail(camera_id, timestamp, jpeg)
+        return Thumbnail(camera_id, timestamp, jpeg, self._frame_size(camera_id))
+
+    def _frame_size(self, camera_id: str) -> tuple[int, int] | None:
+        try:
+            width, _, height = self.size_path(camera_id).read_text(encoding="ascii").partition("x")
+            return int(width), int(height)
+        except (FileNotFoundError, ValueError):
+            return None
 
     def _encode(self, frame: VideoFrame) -> bytes:
         image = frame.image

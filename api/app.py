@@ -17,6 +17,7 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from analytics.detector import Detector
+from analytics.line_counts import LineCounts
 from analytics.replay_service import ReplayService
 from analytics.service import AnalyticsService
 from analytics.thumbnails import CameraThumbnails
@@ -152,6 +153,8 @@ def create_app(
                 "replays": replay_service,
                 # the camera wall's thumbnails, as the pipelines (here or on another node) wrote them to the data dir
                 "thumbnails": CameraThumbnails.in_data_dir(config.store.data_dir),
+                # the people-flow counts of camera lines, written by the pipelines to the data dir the same way
+                "line_counts": LineCounts.in_data_dir(config.store.data_dir),
             }
         finally:
             if replay_service is not None:

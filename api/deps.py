@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, Security, WebSocket
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 
+from analytics.line_counts import LineCounts
 from analytics.thumbnails import CameraThumbnails
 from api.auth import Authenticator, Clock, Principal
 from api.hub import WebsocketHub
@@ -49,6 +50,10 @@ def _metrics(request: Request) -> ServiceMetrics:
     return request.state.metrics  # type: ignore[no-any-return]
 
 
+def _line_counts(request: Request) -> LineCounts:
+    return request.state.line_counts  # type: ignore[no-any-return]
+
+
 def _now(request: Request) -> datetime:
     clock: Clock = request.state.clock
     return clock()
@@ -62,6 +67,7 @@ AuthenticatorDep = Annotated[Authenticator, Depends(_authenticator)]
 NowDep = Annotated[datetime, Depends(_now)]
 ThumbnailsDep = Annotated[CameraThumbnails, Depends(_thumbnails)]
 MetricsDep = Annotated[ServiceMetrics, Depends(_metrics)]
+LineCountsDep = Annotated[LineCounts, Depends(_line_counts)]
 
 bearer_token = OAuth2PasswordBearer(
     tokenUrl="/auth/token", auto_error=False, description="A user's token from POST /auth/token."

@@ -80,10 +80,31 @@ class CameraOut(BaseModel):
     lat: float | None
     lon: float | None
     enabled: bool
-    analysis_fps: float
+    analysis_fps: float = Field(
+        description="Frames analysed per second: the configured fps, raised to `tracking.min_fps` while a "
+        "track-based rule runs."
+    )
     rules: list[str]
-    zones: dict[str, list[tuple[float, float]]]
+    zones: dict[str, list[tuple[float, float]]] = Field(description="Zone polygons in image pixels.")
+    lines: dict[str, list[tuple[float, float]]] = Field(
+        default_factory=dict, description="Lines (polylines) in image pixels; `in` crosses from right to left."
+    )
     status: CameraStatusOut
+
+
+class LineCountOut(BaseModel):
+    line: str = Field(description="The camera line's name (its `lines` key in the config).")
+    points: list[tuple[float, float]] = Field(description="The line in image pixels.")
+    counted: bool = Field(description="Whether an enabled rule of the camera (line_crossing) counts this line.")
+    crossed_in: int = Field(description="Crossings `in` counted since counting began.")
+    crossed_out: int = Field(description="Crossings `out` counted since counting began.")
+    since: datetime | None = Field(description="The first crossing counted; null before any.")
+    updated_at: datetime | None = Field(description="The latest crossing counted; null before any.")
+
+
+class CameraLinesOut(BaseModel):
+    camera_id: str
+    lines: list[LineCountOut] = Field(description="Every configured line of the camera, counted or not.")
 
 
 class GridNodeOut(BaseModel):

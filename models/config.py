@@ -14,7 +14,8 @@ from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import (
@@ -151,17 +152,22 @@ class EventCategoryConfig(Strict):
 
     @model_validator(mode="after")
     def verify_bands_cover_zero(self) -> EventCategoryConfig:
-        if min(b.min_magnitude for b in self.severity_bands) != 0:
-            raise ValueError("severity_bands needs one band with min_magnitude 0 so every event gets a severity")
+        verify_bands(self.severity_bands)
         return self
 
     @property
     def time_limit(self) -> timedelta:
         return timedelta(hours=self.time_limit_hours)
 
-    def severity_for(self, magnitude: float) -> str:
-        reached = [b for b in self.severity_bands if magnitude >= b.min_magnitude]
+    def severity_for(self, magnitude: float, bands: list[SeverityBand] | None = None) -> str:
+        """The severity of `magnitude` by `bands` (a rule's own), else by this category's."""
+        reached = [b for b in (bands or self.severity_bands) if magnitude >= b.min_magnitude]
         return max(reached, key=lambda b: b.min_magnitude).severity
+
+
+def verify_bands(bands: list[SeverityBand]) -> None:
+    if min(b.min_magnitude for b in bands) != 0:
+        raise ValueError("severity_bands needs one band with min_magnitude 0 so every event gets a severity")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -224,8 +230,118 @@ ModelConfig = Annotated[UltralyticsModelConfig, Field(discriminator="type")]
 # Rules
 # ---------------------------------------------------------------------------------------------------------------
 
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+Sensitivity = Literal["low", "medium", "high"]
 
-class CrowdRuleConfig(Strict):
+
+class ArmingWindow(Strict):
+    """One weekly window of a rule's arming schedule (布防时间), in the camera's `timezone`."""
+
+    days: list[Weekday] = Field(
+        default=list(WEEKDAYS), min_length=1, description="Days of the week the window applies to (mon ... sun)."
+    )
+    start: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="Local time the window opens, HH:MM.")
+    end: str = Field(
+        pattern=r"^(([01]\d|2[0-3]):[0-5]\d|24:00)$",
+        description="Local time the window closes, HH:MM (24:00: midnight at the end of the day); after `start`. "
+        "A window over midnight is two windows (22:00-24:00 and 00:00-06:00 of the next days).",
+    )
+
+    @model_validator(mode="after")
+    def verify_order(self) -> ArmingWindow:
+        if self.end_minute <= self.start_minute:
+            raise ValueError(f"the window ends ({self.end}) before it starts ({self.start}); split one over midnight")
+        return self
+
+    @property
+    def start_minute(self) -> int:
+        hours, minutes = self.start.split(":")
+        return int(hours) * 60 + int(minutes)
+
+    @property
+    def end_minute(self) -> int:
+        hours, minutes = self.end.split(":")
+        return int(hours) * 60 + int(minutes)
+
+
+class RuleConfig(Strict):
+    """The knobs every rule shares (one implementation: analytics/rules/harness.py). A rule's config model subclasses
+    this, sets `category`'s default and `SENSITIVITY` (what low/medium/high set), and says which labels, zones and
+    lines it needs (`needed_labels`, `zone_refs`, `line_refs`) so that the config checks need not know it."""
+
+    SENSITIVITY: ClassVar[dict[str, dict[str, Any]]] = {}  # preset -> field values it sets (medium: the defaults)
+    RUNS_IN_REPLAYS: ClassVar[bool] = True  # False: a clip cannot show it (camera health), a replay turns it off
+
+    enabled: bool = Field(default=True, description="Run this rule on the camera.")
+    category: str = Field(description="Event category code for the incident.")
+    sensitivity: Sensitivity = Field(
+        default="medium",
+        description="Preset for the rule's detection thresholds (each rule's table is in README and in its config "
+        "model's SENSITIVITY); a threshold written out in the config wins over the preset.",
+    )
+    schedule: list[ArmingWindow] = Field(
+        default_factory=list,
+        description="Arming schedule (布防时间): weekly windows in the camera's time zone when the rule is armed; "
+        "empty (default): always armed. Outside them it sees nothing, and an open incident closes.",
+    )
+    dwell_s: float = Field(
+        default=0.0,
+        ge=0,
+        description="The situation must hold this long (rule open without a break) before an incident opens.",
+    )
+    alarm_interval_s: float = Field(
+        default=0.0,
+        ge=0,
+        description="A situation that ends and returns within this many seconds joins the previous incident "
+        "(updated, not a new one); the incident closes once it has stayed away this long. 0: every return is new.",
+    )
+    severity_bands: list[SeverityBand] | None = Field(
+        default=None,
+        min_length=1,
+        description="Severity by magnitude for this rule's incidents, instead of its category's bands.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def apply_sensitivity(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            preset = cls.SENSITIVITY.get(str(data.get("sensitivity", "medium")), {})
+            return {**preset, **data}
+        return data
+
+    @model_validator(mode="after")
+    def verify_own_bands(self) -> RuleConfig:
+        if self.severity_bands is not None:
+            verify_bands(self.severity_bands)
+        return self
+
+    @property
+    def model_name(self) -> str | None:
+        """The model whose detections the rule reads; None for a rule without one (camera health)."""
+        model = getattr(self, "model", None)
+        return model if isinstance(model, str) else None
+
+    def needed_labels(self) -> set[str]:
+        """The labels the rule reads from its model (its model must map classes to each)."""
+        return set(getattr(self, "labels", None) or ())
+
+    def zone_refs(self) -> dict[str, str]:
+        """field -> the camera zone that field names."""
+        zone = getattr(self, "zone", None)
+        return {"zone": zone} if isinstance(zone, str) else {}
+
+    def line_refs(self) -> dict[str, str]:
+        """field -> the camera line that field names."""
+        line = getattr(self, "line", None)
+        return {"line": line} if isinstance(line, str) else {}
+
+
+class CrowdRuleConfig(RuleConfig):
+    SENSITIVITY: ClassVar[dict[str, dict[str, Any]]] = {
+        "low": {"min_confidence": 0.45}, "medium": {"min_confidence": 0.35}, "high": {"min_confidence": 0.25}
+    }  # fmt: skip
+
     enabled: bool = Field(default=True, description="Run this rule on the camera.")
     model: str = Field(default="people", description="Name of the model (under `models`) that finds people.")
     category: str = Field(default="crowd_gathering", description="Event category code for the incident.")
@@ -236,8 +352,15 @@ class CrowdRuleConfig(Strict):
     close_after_s: float = Field(default=15.0, ge=0, description="T_end: below N - h this long closes the incident.")
     min_confidence: float = Field(default=0.35, gt=0, lt=1, description="Lowest person confidence counted.")
 
+    def needed_labels(self) -> set[str]:
+        return {"person"}
 
-class FireSmokeRuleConfig(Strict):
+
+class FireSmokeRuleConfig(RuleConfig):
+    SENSITIVITY: ClassVar[dict[str, dict[str, Any]]] = {
+        "low": {"min_confidence": 0.5}, "medium": {"min_confidence": 0.4}, "high": {"min_confidence": 0.3}
+    }  # fmt: skip
+
     enabled: bool = Field(default=True, description="Run this rule on the camera.")
     model: str = Field(default="fire_smoke", description="Name of the model that finds fire and smoke.")
     category: str = Field(default="fire_hazard", description="Event category code for the incident.")
@@ -262,18 +385,117 @@ class FireSmokeRuleConfig(Strict):
         return self
 
 
-class CameraOfflineRuleConfig(Strict):
+class CameraOfflineRuleConfig(RuleConfig):
+    SENSITIVITY: ClassVar[dict[str, dict[str, Any]]] = {
+        "low": {"open_after_s": 60.0}, "medium": {"open_after_s": 30.0}, "high": {"open_after_s": 10.0}
+    }  # fmt: skip
+    RUNS_IN_REPLAYS: ClassVar[bool] = False  # a clip's health is not a camera's
+
     enabled: bool = Field(default=True, description="Raise a device-fault incident when the camera is down.")
     category: str = Field(default="camera_fault", description="Event category code for the incident.")
     open_after_s: float = Field(default=30.0, ge=0, description="T: offline or stalled this long opens an incident.")
 
 
+class IntrusionRuleConfig(RuleConfig):
+    """区域入侵: a person (or another configured label) inside the zone, while armed, for `dwell_s`."""
+
+    SENSITIVITY: ClassVar[dict[str, dict[str, Any]]] = {
+        "low": {"min_confidence": 0.5, "dwell_s": 10.0},
+        "medium": {"min_confidence": 0.4, "dwell_s": 5.0},
+        "high": {"min_confidence": 0.3, "dwell_s": 2.0},
+    }
+
+    model: str = Field(default="people", description="Name of the model that finds the objects.")
+    category: str = Field(default="zone_intrusion", description="Event category code for the incident.")
+    labels: list[str] = Field(default=["person"], min_length=1, description="Labels that count as intruders.")
+    zone: str = Field(description="The zone watched (objects count by their bottom-centre point).")
+    min_confidence: float = Field(default=0.4, gt=0, lt=1, description="Lowest detection confidence counted.")
+    dwell_s: float = Field(
+        default=5.0, ge=0, description="T: someone must be in the zone this long (without a break) to open."
+    )
+    clear_s: float = Field(
+        default=3.0,
+        ge=0,
+        description="The zone must be empty this long for the incident to end (a missed detection is not an exit).",
+    )
+
+
+class LoiteringRuleConfig(RuleConfig):
+    """徘徊: the same tracked person inside the zone for `min_total_s` in total within the last `window_s`."""
+
+    SENSITIVITY: ClassVar[dict[str, dict[str, Any]]] = {
+        "low": {"min_confidence": 0.5, "min_total_s": 120.0},
+        "medium": {"min_confidence": 0.4, "min_total_s": 60.0},
+        "high": {"min_confidence": 0.3, "min_total_s": 30.0},
+    }
+
+    model: str = Field(default="people", description="Name of the model that finds people (tracked).")
+    category: str = Field(default="loitering", description="Event category code for the incident.")
+    labels: list[str] = Field(default=["person"], min_length=1, description="Labels that are tracked and timed.")
+    zone: str = Field(description="The zone watched (people count by their bottom-centre point).")
+    min_confidence: float = Field(default=0.4, gt=0, lt=1, description="Lowest detection confidence counted.")
+    min_total_s: float = Field(
+        default=60.0, gt=0, description="T: time one tracked person must spend in the zone, in total, to open."
+    )
+    window_s: float = Field(default=300.0, gt=0, description="The time in the zone is summed over this window.")
+    max_gap_s: float = Field(
+        default=3.0,
+        gt=0,
+        description="Two sightings of a track in the zone further apart than this add only this much (it may have "
+        "left in between).",
+    )
+    clear_s: float = Field(
+        default=10.0, ge=0, description="No loiterer seen in the zone this long ends the incident."
+    )
+
+    @model_validator(mode="after")
+    def verify_window(self) -> LoiteringRuleConfig:
+        if self.window_s < self.min_total_s:
+            raise ValueError(f"window_s ({self.window_s}) cannot be shorter than min_total_s ({self.min_total_s})")
+        return self
+
+
+class LineCrossingRuleConfig(RuleConfig):
+    """越线 / 逆行: a tracked object crossing the line in the forbidden direction; in/out counts are kept either way."""
+
+    SENSITIVITY: ClassVar[dict[str, dict[str, Any]]] = {
+        "low": {"min_confidence": 0.5}, "medium": {"min_confidence": 0.4}, "high": {"min_confidence": 0.3}
+    }  # fmt: skip
+
+    model: str = Field(default="people", description="Name of the model that finds the objects (tracked).")
+    category: str = Field(default="line_crossing", description="Event category code for the incident.")
+    labels: list[str] = Field(default=["person"], min_length=1, description="Labels that are tracked and counted.")
+    line: str = Field(description="The camera line watched (under the camera's `lines`).")
+    forbidden: Literal["in", "out", "both", "none"] = Field(
+        default="in",
+        description="Which crossing raises an incident: `in` (see the camera's `lines`), `out` (the other way), "
+        "`both`, or `none` (count only).",
+    )
+    min_confidence: float = Field(default=0.4, gt=0, lt=1, description="Lowest detection confidence counted.")
+    clear_s: float = Field(
+        default=10.0, ge=0, description="No forbidden crossing for this long ends the incident."
+    )
+
+
 class RulesConfig(Strict):
+    """One field per rule (the field name is the rule's name in RULE_FACTORIES, analytics/rules/__init__.py)."""
+
     crowd: CrowdRuleConfig | None = Field(default=None, description="Crowd gathering rule; off when omitted.")
     fire_smoke: FireSmokeRuleConfig | None = Field(default=None, description="Fire/smoke rule; off when omitted.")
     camera_offline: CameraOfflineRuleConfig = Field(
         default_factory=CameraOfflineRuleConfig, description="Device-fault rule; on by default."
     )
+    intrusion: IntrusionRuleConfig | None = Field(default=None, description="Zone intrusion (区域入侵); off when omitted.")
+    loitering: LoiteringRuleConfig | None = Field(default=None, description="Loitering (徘徊); off when omitted.")
+    line_crossing: LineCrossingRuleConfig | None = Field(
+        default=None, description="Line crossing (越线/逆行) and people-flow counts; off when omitted."
+    )
+
+    def enabled(self) -> Iterator[tuple[str, RuleConfig]]:
+        """(rule name, config) of the rules that run."""
+        for name, rule in self:
+            if isinstance(rule, RuleConfig) and rule.enabled:
+                yield name, rule
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -284,6 +506,15 @@ class RulesConfig(Strict):
 class ZoneConfig(Strict):
     polygon: list[tuple[float, float]] = Field(
         min_length=3, description="Polygon in image pixel coordinates [[x, y], ...]; objects count by bottom-centre."
+    )
+
+
+class LineConfig(Strict):
+    points: list[tuple[float, float]] = Field(
+        min_length=2,
+        description="Line (or polyline) in image pixel coordinates [[x, y], ...]; objects cross it by their "
+        "bottom-centre. Facing from one point to the next as the image shows it, `in` is a crossing from the right "
+        "to the left: for a line drawn left to right, from below it to above it.",
     )
 
 
@@ -329,6 +560,42 @@ class MotionConfig(Strict):
     )
 
 
+class TrackingConfig(Strict):
+    """The tracker of the models that track-based rules read (loitering, line crossing): roboflow `trackers`."""
+
+    tracker: Literal["bytetrack", "sort", "ocsort"] = Field(
+        default="bytetrack", description="Tracker (roboflow `trackers`); measured in bench/tracking/RESULTS.md."
+    )
+    keep_lost_s: float = Field(
+        default=3.0,
+        gt=0,
+        description="A track not matched for this long (seconds of frame time, at any fps) ends; its object comes "
+        "back with a new id.",
+    )
+    min_iou: float = Field(
+        default=0.1, gt=0, lt=1, description="Least overlap of a track's predicted box and a detection to match them."
+    )
+    min_hits: int = Field(default=1, ge=1, description="Matched frames before a new track gets its id.")
+    activation_confidence: float = Field(
+        default=0.3, gt=0, lt=1, description="Least confidence of a detection that starts a new track."
+    )
+    high_confidence: float = Field(
+        default=0.4,
+        gt=0,
+        lt=1,
+        description="ByteTrack and OC-SORT: detections at least this confident are matched first and may start "
+        "tracks; the rest only continue tracks.",
+    )
+    min_fps: float | None = Field(
+        default=5.0,
+        gt=0,
+        le=30,
+        description="While the camera runs a track-based rule (loitering, line crossing) it is analysed at least "
+        "this often, whatever its `analysis_fps`: trackers match boxes by overlap, and at 1-2 fps walkers move too "
+        "far between frames (bench/tracking/RESULTS.md). null: the camera's `analysis_fps`.",
+    )
+
+
 class CameraConfig(Strict):
     name: str = Field(description="Display name, e.g. 文三路口东北角.")
     url: SecretStr = Field(
@@ -345,18 +612,46 @@ class CameraConfig(Strict):
     loop: bool = Field(default=False, description="For file URLs: loop the file (a demo camera).")
     stream: StreamConfig = Field(default_factory=StreamConfig, description="Connection and health timing.")
     zones: dict[str, ZoneConfig] = Field(default_factory=dict, description="Named zones in image coordinates.")
+    lines: dict[str, LineConfig] = Field(default_factory=dict, description="Named lines in image coordinates.")
+    timezone: str = Field(
+        default="Asia/Shanghai", description="IANA time zone of the rules' arming schedules (e.g. Asia/Shanghai)."
+    )
     rules: RulesConfig = Field(default_factory=RulesConfig, description="Rules run on this camera.")
     motion: MotionConfig = Field(
         default_factory=MotionConfig, description="Motion gating: where nothing moves, detection is skipped."
     )
+    tracking: TrackingConfig = Field(
+        default_factory=TrackingConfig, description="Tracker settings for the rules that need tracks."
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def verify_timezone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {name!r} (an IANA name such as Asia/Shanghai)") from None
+        return name
 
     @model_validator(mode="after")
-    def verify_zone_names(self) -> CameraConfig:
-        for rule_name in ("crowd", "fire_smoke"):
-            rule = getattr(self.rules, rule_name)
-            if rule is not None and rule.zone is not None and rule.zone not in self.zones:
-                raise ValueError(f"rules.{rule_name}.zone: unknown zone {rule.zone!r} (zones: {sorted(self.zones)})")
+    def verify_zone_and_line_names(self) -> CameraConfig:
+        problems = []
+        for rule_name, rule in self.rules:
+            if rule is None:
+                continue
+            for field, zone in rule.zone_refs().items():
+                if zone not in self.zones:
+                    problems.append(f"rules.{rule_name}.{field}: unknown zone {zone!r} (zones: {sorted(self.zones)})")
+            for field, line in rule.line_refs().items():
+                if line not in self.lines:
+                    problems.append(f"rules.{rule_name}.{field}: unknown line {line!r} (lines: {sorted(self.lines)})")
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
+
+    @property
+    def zoneinfo(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
 
 def verify_camera_id(camera_id: str) -> str:
@@ -722,19 +1017,16 @@ class ServiceConfig(Strict):
                 problems.append(
                     f"{where}.grid_cell: no grid cell polygon contains lat={camera.lat}, lon={camera.lon}"
                 )
-            for rule_name, rule in camera.rules:
-                if rule is None or not rule.enabled:
-                    continue
+            for rule_name, rule in camera.rules.enabled():
                 if rule.category not in self.event_categories:
                     problems.append(f"{where}.rules.{rule_name}.category: unknown category {rule.category!r}")
-                model_name = getattr(rule, "model", None)
+                model_name = rule.model_name
                 if model_name is not None and model_name not in self.models:
                     problems.append(f"{where}.rules.{rule_name}.model: unknown model {model_name!r}")
-                labels = {"crowd": {"person"}, "fire_smoke": set(getattr(rule, "labels", []))}.get(rule_name, set())
+                labels = rule.needed_labels()
                 if model_name in self.models and not labels <= set(self.models[model_name].labels.values()):
-                    problems.append(
-                        f"{where}.rules.{rule_name}.model: model {model_name!r} gives no {sorted(labels)} labels"
-                    )
+                    missing = sorted(labels - set(self.models[model_name].labels.values()))
+                    problems.append(f"{where}.rules.{rule_name}.model: model {model_name!r} gives no {missing} labels")
         for kind, entries in (("users", self.auth.users), ("api_keys", self.auth.api_keys)):
             for name, entry in entries.items():
                 if entry.grid is not None and tree.get(entry.grid) is None:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from analytics.events import Event, EventPhase, Observation
-from analytics.rules.base import RuleState
+from analytics.rules.base import Rule, RuleState
 from ingest.health import CameraState
 from models.config import CameraOfflineRuleConfig
 
 
-class CameraOfflineRule:
+class CameraOfflineRule(Rule):
     name = "camera_offline"
-    model: str | None = None
 
     def __init__(self, config: CameraOfflineRuleConfig) -> None:
         self.config = config

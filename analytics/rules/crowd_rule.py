@@ -8,13 +8,14 @@ import supervision as sv
 
 from analytics.detector import confidences, subset, with_label
 from analytics.events import Event, EventPhase, Evidence, Observation
-from analytics.rules.base import RuleState
+from analytics.rules.base import RecordValue, ReplaySeries, Rule, RuleState
 from analytics.zones import Zone, in_zone
 from models.config import CrowdRuleConfig
 
 
-class CrowdRule:
+class CrowdRule(Rule):
     name = "crowd"
+    labels = frozenset({"person"})
 
     def __init__(self, config: CrowdRuleConfig, zone: Zone | None = None) -> None:
         self.config = config
@@ -30,6 +31,15 @@ class CrowdRule:
     @property
     def state(self) -> RuleState:
         return self._state
+
+    def adoption_grace_s(self, analysis_fps: float) -> float:
+        return self.config.close_after_s
+
+    def record(self, observation: Observation) -> dict[str, RecordValue]:
+        return {"people": len(self.people(observation))}
+
+    def replay_series(self) -> ReplaySeries:
+        return ReplaySeries("people", "people", self.config.min_people, "min_people")
 
     def people(self, observation: Observation) -> sv.Detections:
         detections = observation.detections.get(self.config.model)

@@ -13,7 +13,7 @@ import supervision as sv
 
 from analytics.detector import confidences, subset, with_label
 from analytics.events import Event, EventPhase, Evidence, Observation
-from analytics.rules.base import RuleState
+from analytics.rules.base import RecordValue, ReplaySeries, Rule, RuleState
 from analytics.zones import Zone, in_zone
 from models.config import FireSmokeRuleConfig
 
@@ -21,13 +21,14 @@ UPDATE_CONFIDENCE_STEP = 0.05  # an open incident is updated when its peak confi
 UPDATE_AREA_STEP = 1.0  # ... or its largest box grows by this many percent of the frame
 
 
-class FireSmokeRule:
+class FireSmokeRule(Rule):
     name = "fire_smoke"
 
     def __init__(self, config: FireSmokeRuleConfig, zone: Zone | None = None) -> None:
         self.config = config
         self.category = config.category
         self.model: str | None = config.model
+        self.labels = frozenset(config.labels)
         self.zone = zone
         self._window: deque[bool] = deque(maxlen=config.window_frames)
         self._misses = 0
@@ -42,6 +43,18 @@ class FireSmokeRule:
         if self._open:
             return RuleState.OPEN
         return RuleState.PENDING if any(self._window) else RuleState.IDLE
+
+    def adoption_grace_s(self, analysis_fps: float) -> float:
+        return self.config.clear_frames / analysis_fps
+
+    def record(self, observation: Observation) -> dict[str, RecordValue]:
+        found = with_label(observation.detections.get(self.config.model, sv.Detections.empty()), *self.config.labels)
+        confidence = round(float(np.max(confidences(found))), 4) if len(found) else 0.0
+        return {"fire_confidence": confidence, "fire_hit": len(self.hits(observation)) > 0}
+
+    def replay_series(self) -> ReplaySeries:
+        return ReplaySeries("fire_confidence", "confidence", self.config.min_confidence, "min_confidence",
+                            hit_key="fire_hit", top=1.3, step=False)  # fmt: skip
 
     def hits(self, observation: Observation) -> sv.Detections:
         detections = observation.detections.get(self.config.model)

@@ -134,9 +134,14 @@ export async function sendJson(method, path, body) {
 
 /** An image the API serves behind credentials (an <img src> cannot send them): an object URL, or null on 404. */
 export async function getImageUrl(path) {
+  return (await getImage(path))?.url ?? null;
+}
+
+/** getImageUrl, with the response's headers (a thumbnail's X-Frame-Size); null on 404. */
+export async function getImage(path) {
   try {
-    const blob = await (await request(path)).blob();
-    return URL.createObjectURL(blob);
+    const response = await request(path);
+    return { url: URL.createObjectURL(await response.blob()), headers: response.headers };
   } catch (error) {
     if (error instanceof ApiError && error.status === 404) return null;
     throw error;

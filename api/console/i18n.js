@@ -131,6 +131,8 @@ const zh = {
   "cameras.frames": "已解码 / 丢弃",
   "cameras.error": "最近错误",
   "cameras.no_thumbnail": "暂无画面",
+  "cameras.zone": "区域",
+  "cameras.line": "警戒线",
   "cameras.none": "您的网格内没有摄像头",
   "dash.title": "今日统计",
   "dash.total": "今日事件",
@@ -276,6 +278,8 @@ const en = {
   "cameras.frames": "Decoded / dropped",
   "cameras.error": "Last error",
   "cameras.no_thumbnail": "No picture yet",
+  "cameras.zone": "Zone",
+  "cameras.line": "Line",
   "cameras.none": "No cameras in your grid",
   "dash.title": "Today",
   "dash.total": "Incidents today",
@@ -296,6 +300,9 @@ const categoriesEn = {
   crowd_gathering: "Crowd gathering",
   fire_hazard: "Fire hazard",
   camera_fault: "Camera fault",
+  zone_intrusion: "Zone intrusion",
+  loitering: "Loitering",
+  line_crossing: "Line crossing (wrong way)",
 };
 const groupsEn = { 社会治安: "Public order", 安全生产: "Safety", 城市管理: "City management" };
 

@@ -34,8 +34,7 @@ def load_frames(path: Path) -> dict[str, list[FrameRecord]]:
             continue
         clips[row["clip"]].append(
             FrameRecord(
-                t=row["t"], frame_id=row["frame_id"], width=row["width"], height=row["height"], people=None,
-                fire_confidence=None, fire_hit=None,
+                t=row["t"], frame_id=row["frame_id"], width=row["width"], height=row["height"],
                 detections={MODEL: [tuple(d) for d in row["detections"][MODEL]]},
             )
         )  # fmt: skip

@@ -53,3 +53,14 @@ class ListSink:
 
     def settle_adopted(self, *args: object) -> None:
         pass
+
+    def line_count(self, *args: object) -> None:
+        pass
+
+
+def tracked(objects: list[tuple[int, float]], label: str = "person", confidence: float = 0.9,
+            y: float = 300) -> sv.Detections:  # fmt: skip
+    """Detections with tracker ids: (tracker id, bottom-centre x) each, a 20x60 box standing on `y`."""
+    found = detections([(x - 10, y - 60, x + 10, y) for _, x in objects], label, confidence)
+    found.tracker_id = np.array([tracker_id for tracker_id, _ in objects], dtype=int)
+    return found

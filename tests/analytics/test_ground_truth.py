@@ -73,9 +73,13 @@ def test_the_bench_labels_parse_and_name_cameras_of_the_bench_config():
     assert len(labels.clips) == 6
     for name, clip in labels.clips.items():
         assert clip.camera in config.cameras, name
+        assert all(camera in config.cameras for camera in clip.also_as), name
         if clip.people:
             assert config.cameras[clip.camera].rules.crowd is not None, name
-    fire_clips = [name for name, clip in labels.clips.items() if clip.events]
+        for event in clip.events:  # every labelled type is run by one of the cameras the clip is replayed as
+            runs = {rule for camera in [clip.camera, *clip.also_as] for rule, _ in config.cameras[camera].rules.enabled()}
+            assert event.type in runs, (name, event.type)
+    fire_clips = [name for name, clip in labels.clips.items() if any(e.type == "fire_smoke" for e in clip.events)]
     assert sorted(fire_clips) == [
         "fire_indoor_cctv_home_battery.mp4", "fire_indoor_cctv_lockers.mp4", "fire_outdoor_grass_burn.mp4",
     ]  # fmt: skip

@@ -63,7 +63,8 @@ def test_another_process_reads_what_the_pipeline_wrote(tmp_path: Path) -> None:
 
     assert thumbnail is not None and thumbnail.timestamp == 1_007.0
     assert abs(int(decode(thumbnail.jpeg)[5, 5, 0]) - 90) < 8
-    assert [p.name for p in (tmp_path / "thumbnails").iterdir()] == ["gate.jpg"]  # no partial files left
+    assert thumbnail.frame_size == (frame("gate", 7).width, frame("gate", 7).height)  # for drawing zones over it
+    assert sorted(p.name for p in (tmp_path / "thumbnails").iterdir()) == ["gate.jpg", "gate.size"]  # no partials
 
 
 def test_the_newest_frame_wins_per_camera_written_at_most_every_two_seconds(tmp_path: Path) -> None:

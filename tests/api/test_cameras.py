@@ -6,6 +6,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from analytics.line_counts import LineCounts
 from analytics.thumbnails import CameraThumbnails
 from ingest.frames import VideoFrame
 from ingest.health import CameraState
@@ -66,7 +67,7 @@ def test_cameras_never_show_the_stream_url_or_its_password(
                 ("330106001001", "宝石山社区"),
                 (CELL_WALKWAY, "宝石山第一网格"),
             ],
-            ["crowd", "camera_offline"],
+            ["crowd", "camera_offline", "intrusion", "line_crossing"],
         ),
         # grid_cell given in the config
         (
@@ -200,6 +201,7 @@ def test_an_api_that_runs_no_cameras_serves_the_thumbnail_a_pipeline_wrote(
     picture = cv2.imdecode(np.frombuffer(response.content, np.uint8), cv2.IMREAD_COLOR)
     assert picture.shape == (240, 320, 3) and abs(int(picture[10, 10, 0]) - 120) < 8
     assert response.headers["x-frame-time"] == "2026-09-21T14:13:20Z"
+    assert response.headers["x-frame-size"] == "768x576"  # the pixels zones and lines are drawn in
     assert client.get(f"/cameras/{CAM_FIRE_LANE}/thumbnail").status_code == 404  # only the camera it wrote
 
 
@@ -224,3 +226,33 @@ def test_thumbnail_outside_the_callers_grid_is_an_unknown_camera(app: FastAPI, c
 
 def test_thumbnail_needs_credentials(anonymous: TestClient) -> None:
     assert anonymous.get(f"/cameras/{CAM_WALKWAY}/thumbnail").status_code == 401
+
+
+def test_the_camera_lists_its_zones_and_lines_in_image_pixels(client: TestClient) -> None:
+    camera = client.get(f"/cameras/{CAM_WALKWAY}").json()
+    assert camera["lines"] == {"sign_post": [[310, 180], [310, 370]]}
+    assert camera["zones"]["lawn"][0] == [180, 320]
+    assert camera["analysis_fps"] == 5.0  # 1 fps configured, raised for its track-based line-crossing rule
+
+
+def test_line_counts_a_pipeline_wrote_are_read_with_their_totals(
+    app: FastAPI, client: TestClient, config: ServiceConfig, clock: FakeClock
+) -> None:
+    before = client.get(f"/cameras/{CAM_WALKWAY}/lines").json()
+    assert before == {"camera_id": CAM_WALKWAY, "lines": [
+        {"line": "sign_post", "points": [[310, 180], [310, 370]], "counted": True, "crossed_in": 0, "crossed_out": 0,
+         "since": None, "updated_at": None}]}  # fmt: skip
+    # The pipeline counting the line (in another process or on another node) shares only the data directory.
+    counts = LineCounts.in_data_dir(config.store.data_dir)
+    counts.add(CAM_WALKWAY, "sign_post", 2, 1, 1_790_000_000.0)
+    LineCounts.in_data_dir(config.store.data_dir).add(CAM_WALKWAY, "sign_post", 1, 0, 1_790_000_060.0)  # a restart
+
+    [line] = client.get(f"/cameras/{CAM_WALKWAY}/lines").json()["lines"]
+
+    assert (line["crossed_in"], line["crossed_out"]) == (3, 1)
+    assert line["since"] == "2026-09-21T14:13:20Z" and line["updated_at"] == "2026-09-21T14:14:20Z"
+    assert client.get(f"/cameras/{CAM_FIRE_LANE}/lines").json()["lines"] == []  # no lines there
+    with TestClient(app, headers=bearer(config, "lingyin", clock())) as lingyin:
+        outside = lingyin.get(f"/cameras/{CAM_WALKWAY}/lines")  # 宝石山 is outside lingyin's 灵隐街道
+    assert outside.status_code == 404 and "unknown camera" in outside.json()["detail"]
+    assert client.get("/cameras/nope/lines").status_code == 404

@@ -58,7 +58,9 @@ def world(tmp_path_factory) -> Iterator[dict[str, Any]]:
         cameras = {
             "fire": camera("仓库消防通道", fire.url("warehouse"), CELL_B, 30.265, 120.145,
                            {"fire_smoke": {"window_frames": 4, "min_hits": 3, "clear_frames": 6}}, fps=2),
-            "walkway": camera("宝石山步行道", pedestrians.url("walkway"), CELL_A, 30.265, 120.135, crowd),
+            "walkway": {**camera("宝石山步行道", pedestrians.url("walkway"), CELL_A, 30.265, 120.135, crowd),
+                        "zones": {"plaza": {"polygon": [[420, 150], [768, 150], [768, 330], [420, 330]]}},
+                        "lines": {"sign_post": {"points": [[310, 180], [310, 370]]}}},
             "dead": camera("北山路口", f"rtsp://{USER}:{PASSWORD}@127.0.0.1:{free_port()}/gone", CELL_A,
                            30.262, 120.132, {}),
             "yuquan": camera("玉泉广场", pedestrians.url("walkway"), CELL_YUQUAN, 30.245, 120.09, crowd),
@@ -294,6 +296,22 @@ def test_camera_wall_shows_health_errors_fps_and_pictures(world):
             card(c) + " img.thumb"), f"{camera_id} thumbnail", 20)  # fmt: skip
         beishan.wait(lambda c=camera_id: "分析帧率\n—" not in beishan.text(card(c)), f"{camera_id} fps", 20)
     assert PASSWORD not in beishan.driver.page_source
+    # what each camera watches, drawn over its picture in the analysed frame's pixels (768x576 for vtest)
+    overlay = card("walkway") + " svg.overlay"
+    beishan.wait(lambda: beishan.find_all(overlay), "the walkway's zones and lines drawn", 20)
+    assert beishan.js("return document.querySelector(arguments[0]).getAttribute('viewBox')", overlay) == "0 0 768 576"
+    assert [g.get_attribute("data-name") for g in beishan.find_all(overlay + " g.zone")] == ["plaza"]
+    assert [g.get_attribute("data-name") for g in beishan.find_all(overlay + " g.line")] == ["sign_post"]
+    assert not beishan.find_all(card("fire") + " svg.overlay")  # nothing configured, nothing drawn
+    picture, plaza, line = beishan.js(
+        "const r = (s) => { const b = document.querySelector(s).getBoundingClientRect();"
+        " return [b.left, b.top, b.width, b.height]; };"
+        "return [r(arguments[0] + ' img.thumb'), r(arguments[0] + ' g.zone polygon'), r(arguments[0] + ' g.line polyline')]",
+        card("walkway"))  # fmt: skip
+    left, top, width, height = picture
+    assert abs(plaza[0] - (left + width * 420 / 768)) < 3 and abs(plaza[0] + plaza[2] - (left + width)) < 3
+    assert abs(plaza[1] - (top + height * 150 / 576)) < 3 and abs(plaza[3] - height * 180 / 576) < 3
+    assert abs(line[0] - (left + width * 310 / 768)) < 3 and abs(line[3] - height * 190 / 576) < 3
     beishan.screenshot("06-camera-wall")
 
     # the thumbnail route is scoped like every camera read

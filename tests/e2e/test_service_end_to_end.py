@@ -5,6 +5,8 @@ the tests run in file order, the last one restarts it.
 Cameras:
 - fire: the fire-stills clip, served by a server the fire test starts only once its client is listening;
 - crowd-low / crowd-high: vtest.avi pedestrians (5-10 visible), crowd thresholds 3 and 30;
+- watch: the same pedestrians, an intrusion zone on the plaza and a one-way line across the walkway (tracked:
+  analysed at 5 fps, not its configured 1);
 - flaky: pedestrians from a server the tests kill and restart; device-fault after 3 s down;
 - garbage: a TCP server that answers with bytes that are not RTSP.
 All RTSP servers require credentials, and no log line or response may contain the password.
@@ -61,6 +63,12 @@ def world(tmp_path_factory) -> Iterator[dict[str, Any]]:
                                 {"crowd": {"min_people": 3, "open_after_s": 2}, **no_fault}, fps=1),
             "crowd-high": camera(pedestrians.url("walkway"), CELL_A,
                                  {"crowd": {"min_people": 30, "open_after_s": 2}, **no_fault}, fps=1),
+            "watch": {**camera(pedestrians.url("walkway"), CELL_A,
+                               {"intrusion": {"zone": "plaza", "dwell_s": 2},
+                                "line_crossing": {"line": "sign_post", "forbidden": "out", "clear_s": 2},
+                                **no_fault}, fps=1),
+                      "zones": {"plaza": {"polygon": [[420, 150], [768, 150], [768, 330], [420, 330]]}},
+                      "lines": {"sign_post": {"points": [[310, 180], [310, 370]]}}},
             "flaky": camera(flaky.url("gate"), CELL_A, off_rule, fps=1),
             "garbage": camera(garbage.url("cam", f"{USER}:{PASSWORD}"), CELL_A, no_fault, fps=1),
         }  # fmt: skip
@@ -150,6 +158,24 @@ def test_metrics_count_what_the_real_pipelines_did(world):
     counts, seconds = per_camera("xueliang_inference_seconds_count"), per_camera("xueliang_inference_seconds_sum")
     assert counts.get("crowd-low", 0) >= 1 and counts.get("fire", 0) >= 1
     assert 0.001 < seconds["crowd-low"] / counts["crowd-low"] < 10  # seconds per frame: a real model ran
+
+
+def test_people_in_a_watched_zone_and_across_a_one_way_line_raise_incidents_and_are_counted(world):
+    service, feed = world["service"], world["feed"]
+    intrusion = feed.wait_for(opened("watch", "zone_intrusion"), timeout=60)
+    data = intrusion.data
+    assert data["category_name"] == "区域入侵" and data["owner_department"] == "西湖区公安分局"
+    assert data["rule"] == "intrusion" and data["severity"] in {"B", "A"} and data["peak_count"] >= 1
+    snapshot = service.get(data["snapshot_url"])
+    assert snapshot.status_code == 200 and snapshot.content[:2] == b"\xff\xd8"
+    # vtest has a westward crossing of the line at least every 13 s (bench/tracking/vtest_line.yaml)
+    crossing = feed.wait_for(opened("watch", "line_crossing"), timeout=90)
+    assert crossing.data["category_name"] == "越线逆行" and crossing.data["peak_count"] >= 1
+    camera = service.get("/cameras/watch").json()
+    assert camera["analysis_fps"] == 5.0 and camera["lines"] == {"sign_post": [[310, 180], [310, 370]]}
+    [line] = service.get("/cameras/watch/lines").json()["lines"]
+    assert line["line"] == "sign_post" and line["counted"] and line["crossed_out"] >= crossing.data["peak_count"]
+    assert service.get("/cameras/crowd-low/lines").json()["lines"] == []
 
 
 def test_a_garbage_stream_is_offline_with_a_reason_and_the_others_go_on(world):

@@ -69,12 +69,41 @@ def test_demo_config_is_valid(raw):
         ("models.people.type", "tensorrt", "models.people"),
         (f"cameras.{CAM}.rules.fire_smoke", {"min_hits": 9, "window_frames": 5}, "min_hits (9) cannot exceed window_frames (5)"),
         ("store.data_dirr", "x", "store.data_dirr: Extra inputs are not permitted"),
+        # the rules of the event catalogue and their shared knobs
+        (f"cameras.{CAM}.rules.intrusion", {"zone": "plaza"}, f"cameras.{CAM}: rules.intrusion.zone: unknown zone 'plaza'"),
+        (f"cameras.{CAM}.rules.loitering", {"zone": "pond"}, f"cameras.{CAM}: rules.loitering.zone: unknown zone 'pond'"),
+        (f"cameras.{CAM}.rules.line_crossing", {"line": "gate"},
+         f"cameras.{CAM}: rules.line_crossing.line: unknown line 'gate' (lines: ['sign_post'])"),
+        (f"cameras.{CAM}.lines", {"gate": {"points": [[0, 0]]}}, f"cameras.{CAM}.lines.gate.points: List should have at least 2 items"),
+        (f"cameras.{CAM}.rules.crowd.schedule", [{"start": "09:00", "end": "08:00"}],
+         f"cameras.{CAM}.rules.crowd.schedule.0: the window ends (08:00) before it starts (09:00)"),
+        (f"cameras.{CAM}.rules.crowd.schedule", [{"days": ["monday"], "start": "09:00", "end": "10:00"}],
+         f"cameras.{CAM}.rules.crowd.schedule.0.days.0: Input should be 'mon'"),
+        (f"cameras.{CAM}.rules.crowd.schedule", [{"start": "9am", "end": "10:00"}], f"cameras.{CAM}.rules.crowd.schedule.0.start"),
+        (f"cameras.{CAM}.rules.intrusion", {"zone": "walkway", "labels": ["car"]},
+         f"cameras.{CAM}.rules.intrusion.model: model 'people' gives no ['car'] labels"),
+        (f"cameras.{CAM}.rules.intrusion", {"zone": "walkway", "model": "nope"}, f"cameras.{CAM}.rules.intrusion.model: unknown model 'nope'"),
+        (f"cameras.{CAM}.rules.crowd.sensitivity", "extreme", f"cameras.{CAM}.rules.crowd.sensitivity: Input should be 'low', 'medium' or 'high'"),
+        (f"cameras.{CAM}.rules.crowd.severity_bands", [{"severity": "A", "min_magnitude": 3}], "band with min_magnitude 0"),
+        (f"cameras.{CAM}.rules.loitering", {"zone": "walkway", "min_total_s": 60, "window_s": 30},
+         "window_s (30.0) cannot be shorter than min_total_s (60.0)"),
+        (f"cameras.{CAM}.timezone", "Mars/Olympus", f"cameras.{CAM}.timezone: unknown time zone 'Mars/Olympus'"),
+        (f"cameras.{CAM}.tracking", {"tracker": "deepsort"}, f"cameras.{CAM}.tracking.tracker: Input should be"),
     ],
 )  # fmt: skip
 def test_config_errors_name_the_field(raw, path, value, expected):
     with pytest.raises(ConfigError) as error:
         parse_config(with_change(raw, path, value), environ=ENV)
     assert expected in str(error.value)
+
+
+def test_the_event_catalogue_in_the_demo_config(raw):
+    config = parse_config(raw, environ=ENV)
+    camera = config.cameras[CAM]
+    assert camera.rules.intrusion is not None and camera.rules.intrusion.zone in camera.zones
+    assert camera.rules.line_crossing is not None and camera.rules.line_crossing.line in camera.lines
+    for code in ("zone_intrusion", "loitering", "line_crossing"):
+        assert code in config.event_categories
 
 
 def test_missing_environment_variable_names_the_field(raw):
@@ -116,6 +145,9 @@ def test_check_config_cli_exit_codes(tmp_path, raw):
     result = subprocess.run([*cli, str(bad)], capture_output=True, text=True, env={"XUELIANG_DEMO_RTSP": "rtsp://x"})
     assert result.returncode == 2
     assert f"cameras.{CAM}.rules.crowd.min_peple: Extra inputs are not permitted" in result.stderr
+    bad.write_text(yaml.safe_dump(with_change(raw, f"cameras.{CAM}.rules.line_crossing.line", "exit"), allow_unicode=True))
+    result = subprocess.run([*cli, str(bad)], capture_output=True, text=True, env={"XUELIANG_DEMO_RTSP": "rtsp://x"})
+    assert result.returncode == 2 and "rules.line_crossing.line: unknown line 'exit'" in result.stderr
     good = tmp_path / "good.yaml"
     good.write_text(DEMO_CONFIG.read_text(encoding="utf-8"))
     result = subprocess.run([*cli, str(good)], capture_output=True, text=True,

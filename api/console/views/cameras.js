@@ -1,8 +1,9 @@
 // The camera wall: every camera of the operator's grid with its health (live from camera.status messages), last
 // error, analysed fps and frame counters (refreshed by the service every few seconds, read here every 5 s), and
-// its latest analysed frame (GET /cameras/{id}/thumbnail, from the service's memory).
-import { getImageUrl, getJson } from "../api.js";
-import { gridPathText, h } from "../dom.js";
+// its latest analysed frame (GET /cameras/{id}/thumbnail, from the data directory), with the camera's zones and
+// lines drawn over it so an operator sees what each camera watches (image pixels, scaled by X-Frame-Size).
+import { getImage, getJson } from "../api.js";
+import { gridPathText, h, svg } from "../dom.js";
 import { formatTime, t } from "../i18n.js";
 
 const REFRESH_MS = 5000;
@@ -10,7 +11,7 @@ const REFRESH_MS = 5000;
 export function render(container, ctx) {
   let disposed = false;
   let timer = null;
-  const thumbnails = new Map(); // camera id → object URL
+  const thumbnails = new Map(); // camera id → { url: object URL, size: [width, height] of the analysed frame }
   const root = h("section", { class: "cameras-view" }, h("h2", {}, t("cameras.title")));
   const wall = h("div", { class: "camera-wall" });
   root.append(wall);
@@ -23,15 +24,16 @@ export function render(container, ctx) {
       for (const camera of cameras) ctx.state.cameras.set(camera.id, camera);
       draw();
       await Promise.all(cameras.map(async (camera) => {
-        const url = await getImageUrl(`/cameras/${encodeURIComponent(camera.id)}/thumbnail`);
+        const image = await getImage(`/cameras/${encodeURIComponent(camera.id)}/thumbnail`);
         if (disposed) {
-          if (url) URL.revokeObjectURL(url);
+          if (image) URL.revokeObjectURL(image.url);
           return;
         }
         const old = thumbnails.get(camera.id);
-        if (url) {
-          thumbnails.set(camera.id, url);
-          if (old) URL.revokeObjectURL(old);
+        if (image) {
+          const size = (image.headers.get("X-Frame-Size") ?? "").split("x").map(Number);
+          thumbnails.set(camera.id, { url: image.url, size: size.length === 2 && size.every((n) => n > 0) ? size : null });
+          if (old) URL.revokeObjectURL(old.url);
         }
       }));
       if (!disposed) draw();
@@ -41,9 +43,30 @@ export function render(container, ctx) {
     if (!disposed) timer = setTimeout(refresh, REFRESH_MS);
   }
 
+  /** The camera's zones (polygons) and lines over its picture, in the analysed frame's pixels. The SVG scales
+   * like the <img> (object-fit: cover ↔ preserveAspectRatio slice), so the shapes stay on what they mark. */
+  function overlay(camera, size) {
+    const zones = Object.entries(camera.zones ?? {});
+    const lines = Object.entries(camera.lines ?? {});
+    if (!size || (!zones.length && !lines.length)) return null;
+    const points = (list) => list.map(([x, y]) => `${x},${y}`).join(" ");
+    const label = ([x, y], text, cls) => svg("text", { x: x + 6, y: y + 18, class: cls }, text);
+    return svg("svg", { class: "overlay", viewBox: `0 0 ${size[0]} ${size[1]}`, preserveAspectRatio: "xMidYMid slice" },
+      ...zones.map(([name, polygon]) => svg("g", { class: "zone", "data-name": name },
+        svg("title", {}, `${t("cameras.zone")} ${name}`),
+        svg("polygon", { points: points(polygon) }),
+        label(polygon[0], name, "shape-label"))),
+      ...lines.map(([name, line]) => svg("g", { class: "line", "data-name": name },
+        svg("title", {}, `${t("cameras.line")} ${name}`),
+        svg("polyline", { points: points(line) }),
+        svg("circle", { cx: line[0][0], cy: line[0][1], r: 6 }),  // where it starts: `in` is right to left of its way
+        label(line[line.length - 1], name, "shape-label"))));
+  }
+
   function card(camera) {
     const status = camera.status ?? { state: "unknown" };
-    const url = thumbnails.get(camera.id);
+    const thumbnail = thumbnails.get(camera.id);
+    const url = thumbnail?.url;
     const facts = [
       [t("cameras.since"), formatTime(status.since)],
       [t("cameras.fps"), status.analysed_fps != null ? status.analysed_fps.toFixed(2) : "—"],
@@ -51,7 +74,8 @@ export function render(container, ctx) {
     ];
     return h("article", { class: `camera-card state-${status.state}`, dataset: { cameraId: camera.id, state: status.state } },
       url
-        ? h("img", { class: "thumb", src: url, alt: camera.name })
+        ? h("div", { class: "thumb-wrap" }, h("img", { class: "thumb", src: url, alt: camera.name }),
+          overlay(camera, thumbnail.size))
         : h("div", { class: "thumb no-picture" }, t("cameras.no_thumbnail")),
       h("div", { class: "camera-info" },
         h("div", { class: "camera-title" },
@@ -76,7 +100,7 @@ export function render(container, ctx) {
     dispose() {
       disposed = true;
       clearTimeout(timer);
-      for (const url of thumbnails.values()) URL.revokeObjectURL(url);
+      for (const { url } of thumbnails.values()) URL.revokeObjectURL(url);
     },
   };
 }
