@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, cast
 
@@ -15,19 +16,33 @@ import numpy as np
 import supervision as sv
 
 from analytics.model_files import choose_runtime, exported_model, preload, resolve_weights
-from models.config import UltralyticsModelConfig
+from models.config import ModelInputConfig, UltralyticsModelConfig
 
 # The camera network is air-gapped: keep ultralytics from probing the internet at import and at load.
 os.environ.setdefault("YOLO_OFFLINE", "true")
 
 DOMAIN_LABELS = ("person", "fire", "smoke")
 LABEL_KEY = "label"
+# Tiles overlap by this fraction of their side, so a person cut by one tile's border is whole in the next.
+TILE_OVERLAP = 0.2
+
+
+@dataclass(frozen=True, slots=True)
+class InputSize:
+    """How a frame goes into a model: letterboxed to `long_side` px (stride 32), or, with `tile`, cut into
+    overlapping tiles of `tile` px, each letterboxed to `long_side` (for small figures in large frames)."""
+
+    long_side: int
+    tile: int | None = None
+
+    def describe(self) -> str:
+        return f"{self.tile} px tiles at {self.long_side}" if self.tile is not None else f"{self.long_side} px"
 
 
 class Detector(Protocol):
     name: str
 
-    def detect(self, image: np.ndarray) -> sv.Detections: ...
+    def detect(self, image: np.ndarray, input_size: InputSize | None = None) -> sv.Detections: ...
 
 
 def empty_detections() -> sv.Detections:
@@ -50,6 +65,33 @@ def with_label(detections: sv.Detections, *labels: str) -> sv.Detections:
     if len(detections) == 0:
         return detections
     return subset(detections, np.isin(detections.data[LABEL_KEY], labels))
+
+
+# `image_size: auto` for a people model: frames up to AUTO_NATIVE_MAX px on the long side run at the model's own
+# size; larger ones are enlarged by AUTO_UPSCALE, to at most AUTO_MAX_SIDE. Measured (bench/replay/RESULTS.md): the
+# people model counts people from about 65 px tall in its input; a 1080p elevated camera shows them 40-70 px tall,
+# which at 640 px come out at 15-25 px (none counted) and at 1.6 x at 65-110 px (the hand count, within 3 %).
+AUTO_NATIVE_MAX = 1280
+AUTO_UPSCALE = 1.6
+AUTO_MAX_SIDE = 3072
+
+
+def _stride32(pixels: float) -> int:
+    return max(32, -(-round(pixels) // 32) * 32)
+
+
+def choose_input(setting: ModelInputConfig | None, width: int, height: int, *, counts_people: bool) -> InputSize | None:
+    """The input a camera's `width` x `height` frames go into a model at (`cameras.<id>.inference.<model>`); None:
+    the model's own `image_size`."""
+    setting = setting or ModelInputConfig()
+    if setting.image_size != "auto":
+        return InputSize(_stride32(setting.image_size), setting.tile)
+    if setting.tile is not None:
+        return InputSize(_stride32(setting.tile), setting.tile)
+    long_side = max(width, height)
+    if not counts_people or long_side <= AUTO_NATIVE_MAX:
+        return None
+    return InputSize(min(AUTO_MAX_SIDE, _stride32(long_side * AUTO_UPSCALE)))
 
 
 class UltralyticsDetector:
@@ -89,16 +131,36 @@ class UltralyticsDetector:
         self._merge_within_label = len(set(kept_labels)) < len(kept_labels)
         self._lock = threading.Lock()
 
-    def detect(self, image: np.ndarray) -> sv.Detections:
+    def detect(self, image: np.ndarray, input_size: InputSize | None = None) -> sv.Detections:
+        """Detections on `image` at the model's `image_size`, or at `input_size` (a camera's choice: another long
+        side, or tiles). The exports have a dynamic input shape, so any stride-32 size runs on the same export."""
+        size = input_size or InputSize(self.config.image_size)
+        if size.tile is not None:
+            return self._detect_tiled(image, size.tile, size.long_side)
         with self._lock:
-            results = self._model.predict(
-                image,
-                imgsz=self.config.image_size,
-                conf=self.config.confidence,
-                iou=self.config.nms_iou,
-                verbose=False,
-            )
-        detections = sv.Detections.from_ultralytics(results[0])  # type: ignore[index]
+            return self._to_domain(self._predict(image, size.long_side))
+
+    def _predict(self, image: np.ndarray, long_side: int) -> sv.Detections:
+        results = self._model.predict(
+            image, imgsz=long_side, conf=self.config.confidence, iou=self.config.nms_iou, verbose=False
+        )
+        return sv.Detections.from_ultralytics(results[0])  # type: ignore[index]
+
+    def _detect_tiled(self, image: np.ndarray, tile: int, long_side: int) -> sv.Detections:
+        """supervision's InferenceSlicer: tiles of `tile` px (overlapping by TILE_OVERLAP), each run at `long_side`
+        (larger than `tile`: small figures are enlarged), boxes merged across tile borders by NMS at `nms_iou`."""
+        overlap = round(tile * TILE_OVERLAP)
+        slicer = sv.InferenceSlicer(
+            callback=lambda part: self._predict(part, long_side),
+            slice_wh=tile,
+            overlap_wh=overlap,
+            iou_threshold=self.config.nms_iou,
+            overlap_filter=sv.OverlapFilter.NON_MAX_SUPPRESSION,
+        )
+        with self._lock:
+            return self._to_domain(slicer(image))
+
+    def _to_domain(self, detections: sv.Detections) -> sv.Detections:
         class_ids = detections.class_id if detections.class_id is not None else np.zeros(0, dtype=int)
         kept = np.isin(class_ids, self._keep_ids)
         detections = subset(detections, kept)

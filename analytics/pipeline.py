@@ -16,7 +16,7 @@ from typing import Protocol, runtime_checkable
 import supervision as sv
 from trackers import ByteTrackTracker
 
-from analytics.detector import Detector, with_label
+from analytics.detector import Detector, InputSize, choose_input, with_label
 from analytics.events import Event, Observation
 from analytics.incident_sink import IncidentSink
 from analytics.motion import MotionGate
@@ -80,6 +80,8 @@ class CameraPipeline:
         # Motion gating: while the picture matches the one the last detections came from, they are reused.
         self.motion = MotionGate(camera.motion)
         self._last_detections: dict[str, sv.Detections] | None = None
+        # Per model, the input this camera's frames go in at, by frame size (chosen at the first frame of a size).
+        self._inputs: dict[tuple[str, int, int], InputSize | None] = {}
 
     def detect(self, frame: VideoFrame) -> dict[str, sv.Detections]:
         if not self.detectors:
@@ -108,11 +110,24 @@ class CameraPipeline:
     def _run_detectors(self, frame: VideoFrame) -> dict[str, sv.Detections]:
         detections: dict[str, sv.Detections] = {}
         for name, detector in self.detectors.items():
-            found = detector.detect(frame.image)
+            found = detector.detect(frame.image, self.input_size(name, frame))
             if name in self.trackers:
                 found = self.trackers[name].update(with_label(found, "person"), timestamp=frame.timestamp)
             detections[name] = found
         return detections
+
+    def input_size(self, model: str, frame: VideoFrame) -> InputSize | None:
+        """The input `model` gets this camera's frames at (`cameras.<id>.inference`; None: the model's own size)."""
+        height, width = frame.image.shape[:2]
+        key = (model, width, height)
+        if key not in self._inputs:
+            size = choose_input(
+                self.camera.inference.get(model), width, height, counts_people=model in self.people_models
+            )
+            self._inputs[key] = size
+            log.info("camera %s: %dx%d frames go into model %r at %s", self.camera_id, width, height, model,
+                     size.describe() if size else "its image_size")  # fmt: skip
+        return self._inputs[key]
 
     def step(self, frame: VideoFrame | None, health: CameraHealth, now: float) -> list[Event]:
         """One analysis step: a frame (or None when none came) through every rule."""

@@ -329,6 +329,25 @@ class MotionConfig(Strict):
     )
 
 
+class ModelInputConfig(Strict):
+    image_size: int | Literal["auto"] = Field(
+        default="auto",
+        description="Long side (pixels, rounded up to a multiple of 32) this camera's frames are letterboxed to for "
+        "this model, or `auto`: for a model a crowd rule counts people with, frames up to 1280 px on the long side "
+        "run at the model's `image_size` and larger ones (1080p and up) at 1.6 x their long side, at most 3072; any "
+        "other model runs at its `image_size`. Why: the people model finds people reliably from about 65 px tall in "
+        "its input, and an elevated 1080p camera shows them 40-70 px tall (measured: bench/replay/RESULTS.md).",
+    )
+    tile: int | None = Field(
+        default=None,
+        ge=64,
+        le=4096,
+        description="Cut the frame into overlapping tiles of this many pixels (supervision's InferenceSlicer), each "
+        "letterboxed to `image_size` (`auto`: the tile's own size), boxes merged across tile borders. Off by "
+        "default: measured, enlarging the whole frame found as many people for less time.",
+    )
+
+
 class CameraConfig(Strict):
     name: str = Field(description="Display name, e.g. 文三路口东北角.")
     url: SecretStr = Field(
@@ -348,6 +367,11 @@ class CameraConfig(Strict):
     rules: RulesConfig = Field(default_factory=RulesConfig, description="Rules run on this camera.")
     motion: MotionConfig = Field(
         default_factory=MotionConfig, description="Motion gating: where nothing moves, detection is skipped."
+    )
+    inference: dict[str, ModelInputConfig] = Field(
+        default_factory=dict,
+        description="Per model name: the input size (or tiles) this camera's frames go into the model at; a model "
+        "not listed runs at `image_size: auto` (see there).",
     )
 
     @model_validator(mode="after")
@@ -649,6 +673,9 @@ class ServiceConfig(Strict):
                 problems.append(
                     f"{where}.grid_cell: no grid cell polygon contains lat={camera.lat}, lon={camera.lon}"
                 )
+            for input_model in camera.inference:
+                if input_model not in self.models:
+                    problems.append(f"{where}.inference.{input_model}: unknown model {input_model!r}")
             for rule_name, rule in camera.rules:
                 if rule is None or not rule.enabled:
                     continue

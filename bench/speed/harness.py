@@ -26,7 +26,7 @@ import psutil
 import supervision as sv
 import yaml
 
-from analytics.detector import Detector, load_detectors
+from analytics.detector import Detector, InputSize, load_detectors
 from analytics.service import AnalyticsService
 from bench.speed.common import CLIPS, DEMO_CONFIG
 from ingest.demo.footage import cache_dir, fire_clip, pedestrian_clip
@@ -116,10 +116,10 @@ class TimedDetector:
     def __post_init__(self) -> None:
         self.name = self.real.name
 
-    def detect(self, image: np.ndarray) -> sv.Detections:
+    def detect(self, image: np.ndarray, input_size: InputSize | None = None) -> sv.Detections:
         started = time.perf_counter()
         try:
-            return self.real.detect(image)
+            return self.real.detect(image, input_size)
         finally:
             camera = threading.current_thread().name.removeprefix("analysis-")
             self.calls[camera] += 1
