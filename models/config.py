@@ -235,6 +235,22 @@ class CrowdRuleConfig(Strict):
     hysteresis: int = Field(default=2, ge=0, description="h: the incident ends below N - h people.")
     close_after_s: float = Field(default=15.0, ge=0, description="T_end: below N - h this long closes the incident.")
     min_confidence: float = Field(default=0.35, gt=0, lt=1, description="Lowest person confidence counted.")
+    count_window_s: float = Field(
+        default=3.0,
+        ge=0,
+        description="The count the rule decides on is the median of the per-frame counts over the last this many "
+        "seconds of analysed frames (0: each frame's own count). Why: on a dense scene the per-frame count jumps "
+        "by a few people (occlusion, a box lost for one frame), so a crowd near N would cross N back and forth; the "
+        "median ignores a low or high frame and follows a change that lasts half the window. It is also the count "
+        "peaks and incidents report.",
+    )
+    dip_tolerance_s: float = Field(
+        default=3.0,
+        ge=0,
+        description="While pending, the (median) count may fall below N for up to this long without the crowd "
+        "starting over; the time counts towards `open_after_s`. An open incident already rides out dips shorter "
+        "than `close_after_s`. 0: any frame below N starts over.",
+    )
 
 
 class FireSmokeRuleConfig(Strict):
