@@ -416,6 +416,15 @@ def baseline_section(scores: Mapping[str, Any], baseline: Mapping[str, Any]) -> 
         if got_worse
         else "Nothing got worse."
     )
+    now_clips = {clip["clip"] for clip in scores.get("clips", [])}
+    old_clips = {clip["clip"] for clip in baseline.get("clips", [])}
+    if now_clips != old_clips:
+        new, gone = sorted(now_clips - old_clips), sorted(old_clips - now_clips)
+        summary += (
+            " The clip sets differ (" + "; ".join(part for part in (
+                f"new: {', '.join(new)}" if new else "", f"not replayed now: {', '.join(gone)}" if gone else "")
+                if part) + "): the pooled totals are over different footage, compare the clips' own rows."
+        )  # fmt: skip
     return [
         "## Against the baseline",
         "",

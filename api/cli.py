@@ -201,6 +201,8 @@ def _replay(args: argparse.Namespace) -> int:
     if baseline is not None:
         print(f"\nagainst the baseline {args.baseline}:")
         print(baseline_table(scores, baseline, text_table))
+        if {c["clip"] for c in scores["clips"]} != {c["clip"] for c in baseline.get("clips", [])}:
+            print("(the clip sets differ: the pooled totals are over different footage; compare the clips' rows)")
     print(f"\nwritten to {args.out}/: incidents.jsonl, frames.jsonl, scores.json, report.md")
     return 0
 

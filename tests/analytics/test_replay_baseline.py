@@ -60,3 +60,15 @@ def test_a_baseline_that_is_not_a_scores_file_is_refused_naming_it(tmp_path):
         load_baseline(path)
     with pytest.raises(BaselineError, match="cannot read the file"):
         load_baseline(tmp_path / "missing.json")
+
+
+def test_the_report_says_when_the_pooled_totals_are_over_different_clips():
+    from analytics.replay_report import baseline_section
+
+    now = scores(1.0, 1.0, 1.0, 0.2, 1.0)
+    now["clips"].append({"clip": "b.mp4", "counts": {"mae": 5.0, "mape_pct": 50.0, "bias": -5.0}})
+    text = "\n".join(baseline_section(now, scores(1.0, 1.0, 1.0, 0.2, 1.0)))
+    assert "The clip sets differ (new: b.mp4)" in text
+    assert "| b.mp4 | mae | — | 5.00 | — | new |" in text
+    same = "\n".join(baseline_section(scores(1.0, 1.0, 1.0, 0.2, 1.0), scores(1.0, 1.0, 1.0, 0.2, 1.0)))
+    assert "Nothing got worse." in same and "clip sets differ" not in same
