@@ -78,11 +78,12 @@ def stream_clips() -> dict[str, Path]:
 
 
 def people_camera(url: str, fps: float, motion: bool = True) -> dict[str, Any]:
-    """A pedestrian camera whose crowd rule flips often (N = 6, no persistence, no hysteresis): vtest shows 4-9
-    people, so incidents open and close every few frames and latency gets many samples."""
+    """A pedestrian camera whose crowd rule flips often (N = 6, no persistence, no hysteresis, each frame's own
+    count): vtest shows 4-9 people, so incidents open and close every few frames and latency gets many samples."""
     return {
         "name": "walkway", "url": url, "grid_cell": "330106001001001", "analysis_fps": fps,
-        "rules": {"crowd": {"min_people": 6, "open_after_s": 0, "hysteresis": 0, "close_after_s": 0}},
+        "rules": {"crowd": {"min_people": 6, "open_after_s": 0, "hysteresis": 0, "close_after_s": 0,
+                            "count_window_s": 0, "dip_tolerance_s": 0}},
         "motion": {"enabled": motion},
     }  # fmt: skip
 
