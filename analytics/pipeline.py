@@ -129,6 +129,13 @@ class CameraPipeline:
                      size.describe() if size else "its image_size")  # fmt: skip
         return self._inputs[key]
 
+    def input_notes(self) -> list[str]:
+        """The inputs chosen so far, one line per model and frame size (replays put them in their notes)."""
+        return [
+            f"model {model!r}: {width}x{height} frames at {size.describe() if size else 'its image_size'}"
+            for (model, width, height), size in self._inputs.items()
+        ]
+
     def step(self, frame: VideoFrame | None, health: CameraHealth, now: float) -> list[Event]:
         """One analysis step: a frame (or None when none came) through every rule."""
         if frame is not None:

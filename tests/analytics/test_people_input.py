@@ -68,11 +68,11 @@ def street_1080p_frame() -> np.ndarray:
     return cv2.resize(np.vstack(rows), (1920, 1080), interpolation=cv2.INTER_AREA)
 
 
-def count_people(camera: CameraConfig, detectors, image: np.ndarray) -> int:
+def count_people(camera: CameraConfig, detectors, image: np.ndarray) -> tuple[int, list[str]]:
     pipeline = CameraPipeline("street", camera, detectors)
     frame = VideoFrame("street", 0, 0.0, 0.0, image)
     pipeline.step(frame, CameraHealth("street", CameraState.ONLINE, 0.0), 0.0)
-    return pipeline.rules[0].count  # type: ignore[attr-defined]
+    return pipeline.rules[0].count, pipeline.input_notes()  # type: ignore[attr-defined]
 
 
 def test_a_1080p_street_is_counted_like_a_person_would_out_of_the_box(real_detectors):
@@ -82,7 +82,9 @@ def test_a_1080p_street_is_counted_like_a_person_would_out_of_the_box(real_detec
          "motion": {"enabled": False}}
     )  # fmt: skip
     at_640 = camera.model_copy(update={"inference": {"people": ModelInputConfig(image_size=640)}})
-    default = count_people(camera, real_detectors, image)
-    old = count_people(at_640, real_detectors, image)
+    default, notes = count_people(camera, real_detectors, image)
+    old, old_notes = count_people(at_640, real_detectors, image)
+    assert notes == ["model 'people': 1920x1080 frames at 3072 px"]
+    assert old_notes == ["model 'people': 1920x1080 frames at 640 px"]
     assert abs(default - 69) <= 0.15 * 69  # the target: within 15 % of the hand count
     assert old < 69 / 2  # at the old 640 px the figures are 15-25 px tall and mostly missed
