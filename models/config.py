@@ -363,6 +363,14 @@ class ModelInputConfig(Strict):
         "default: measured, enlarging the whole frame found as many people for less time.",
     )
 
+    @field_validator("image_size", mode="before")
+    @classmethod
+    def verify_image_size(cls, value: object) -> object:
+        # One clear message instead of pydantic's one per branch of `int | "auto"`.
+        if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and 64 <= value <= 4096):
+            return value
+        raise ValueError(f"give `auto` or a whole number of pixels from 64 to 4096, got {value!r}")
+
 
 class CameraConfig(Strict):
     name: str = Field(description="Display name, e.g. 文三路口东北角.")

@@ -41,6 +41,19 @@ def test_input_is_chosen_from_the_frame_size(setting, frame, people, expected):
     assert choose_input(setting, *frame, counts_people=people) == expected
 
 
+@pytest.mark.parametrize("value", [10, "big", 5000, True])
+def test_a_wrong_input_size_names_the_field(value):
+    raw = demo_raw_config()
+    camera_id = next(iter(raw["cameras"]))
+    raw["cameras"][camera_id]["inference"] = {"people": {"image_size": value}}
+    with pytest.raises(ConfigError) as error:
+        parse_config(raw, environ={"XUELIANG_DEMO_RTSP": "rtsp://127.0.0.1:9"})
+    assert error.value.problems == [
+        f"cameras.{camera_id}.inference.people.image_size: give `auto` or a whole number of pixels from 64 to "
+        f"4096, got {value!r}"
+    ]
+
+
 def test_inference_for_an_unknown_model_names_the_field():
     raw = demo_raw_config()
     camera_id = next(iter(raw["cameras"]))
