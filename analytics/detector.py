@@ -67,13 +67,14 @@ def with_label(detections: sv.Detections, *labels: str) -> sv.Detections:
     return subset(detections, np.isin(detections.data[LABEL_KEY], labels))
 
 
-# `image_size: auto` for a people model: frames up to AUTO_NATIVE_MAX px on the long side run at the model's own
-# size; larger ones are enlarged by AUTO_UPSCALE, to at most AUTO_MAX_SIDE. Measured (bench/replay/RESULTS.md): the
-# people model counts people from about 65 px tall in its input; a 1080p elevated camera shows them 40-70 px tall,
-# which at 640 px come out at 15-25 px (none counted) and at 1.6 x at 65-110 px (the hand count, within 3 %).
-AUTO_NATIVE_MAX = 1280
-AUTO_UPSCALE = 1.6
-AUTO_MAX_SIDE = 3072
+# `image_size: auto` for a people model: frames up to AUTO_SD_MAX px on the long side (SD: D1, 960x540) run at the
+# model's own size; HD frames (720p, 1080p, 4K) at AUTO_HD_SIDE px whatever their resolution. Measured
+# (bench/replay/RESULTS.md): the people model counts people from about 65 px tall in its input; an elevated HD camera
+# shows them at 4-6 % of the frame height (40-70 px at 1080p, 30-46 at 720p), so what they need is a fixed input
+# size, not a factor of the frame: at 3072 px the same street counts within -8 % (720p), +1 % (1080p), +9 % (4K);
+# at 640 px none of them. SD cameras' people are larger in the frame: 640 counts them best (vtest: +1 %).
+AUTO_SD_MAX = 1024
+AUTO_HD_SIDE = 3072
 
 
 def _stride32(pixels: float) -> int:
@@ -88,10 +89,9 @@ def choose_input(setting: ModelInputConfig | None, width: int, height: int, *, c
         return InputSize(_stride32(setting.image_size), setting.tile)
     if setting.tile is not None:
         return InputSize(_stride32(setting.tile), setting.tile)
-    long_side = max(width, height)
-    if not counts_people or long_side <= AUTO_NATIVE_MAX:
+    if not counts_people or max(width, height) <= AUTO_SD_MAX:
         return None
-    return InputSize(min(AUTO_MAX_SIDE, _stride32(long_side * AUTO_UPSCALE)))
+    return InputSize(AUTO_HD_SIDE)
 
 
 class UltralyticsDetector:

@@ -349,10 +349,12 @@ class ModelInputConfig(Strict):
     image_size: int | Literal["auto"] = Field(
         default="auto",
         description="Long side (pixels, rounded up to a multiple of 32) this camera's frames are letterboxed to for "
-        "this model, or `auto`: for a model a crowd rule counts people with, frames up to 1280 px on the long side "
-        "run at the model's `image_size` and larger ones (1080p and up) at 1.6 x their long side, at most 3072; any "
-        "other model runs at its `image_size`. Why: the people model finds people reliably from about 65 px tall in "
-        "its input, and an elevated 1080p camera shows them 40-70 px tall (measured: bench/replay/RESULTS.md).",
+        "this model, or `auto`: for a model a crowd rule counts people with, SD frames (up to 1024 px on the long "
+        "side) run at the model's `image_size` and HD frames (720p, 1080p, 4K) at 3072 px; any other model runs at "
+        "its `image_size`. Why: the people model finds people reliably from about 65 px tall in its input, and an "
+        "elevated HD camera shows them at 4-6 % of the frame height (40-70 px at 1080p), so they need a fixed, "
+        "large input whatever the resolution (measured: bench/replay/RESULTS.md). Costs ~13x the people model's "
+        "time at 640 px; set 640 (or tiles) for an HD camera whose people are large.",
     )
     tile: int | None = Field(
         default=None,
