@@ -27,10 +27,12 @@ from ingest.sampling import sampled_frames
 from models.config import CrowdRuleConfig, load_config
 
 
-def choices(width: int, height: int) -> list[InputSize]:
-    long_side = max(width, height)
-    sizes = sorted({640, 960, 1280} | {min(4096, -(-round(long_side * f) // 32) * 32) for f in (1.0, 1.33, 1.6)})
-    return [InputSize(s) for s in sizes] + [InputSize(640, tile=640), InputSize(1024, tile=640)]
+def choices(width: int, height: int, sizes: list[int] | None = None) -> list[InputSize]:
+    """The given sizes, or: 640 to 3072 px, the frame's own long side, and 640 px tiles at 640 and at 1024."""
+    if sizes:
+        return [InputSize(s) for s in sizes]
+    found = sorted({640, 960, 1280, 1920, 2560, 3072, min(4096, -(-max(width, height) // 32) * 32)})
+    return [InputSize(s) for s in found] + [InputSize(640, tile=640), InputSize(1024, tile=640)]
 
 
 def frames_at(path: Path, times: list[float]) -> list[tuple[float, np.ndarray]]:
@@ -53,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--labels", type=Path, required=True)
     parser.add_argument("--model", default="people")
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--sizes", help="comma-separated input sizes to try instead of the default set")
     args = parser.parse_args(argv)
     config = load_config(args.config)
     labels = load_labels(args.labels)
@@ -67,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         times = sorted(entry.people)
         frames = frames_at(clip, times)
         height, width = frames[0][1].shape[:2]
-        for size in choices(width, height):
+        sizes = [int(v) for v in args.sizes.split(",")] if args.sizes else None
+        for size in choices(width, height, sizes):
             detector.detect(frames[0][1], size)  # warm-up: the first run at a new shape compiles it
             ms, errors, counted = [], [], []
             for t, (_, image) in zip(times, frames, strict=True):
