@@ -99,8 +99,9 @@ class UltralyticsDetector:
 
     It runs on the configured runtime (`runtime`, `auto` = the fastest installed): .pt weights are exported once to
     ONNX or OpenVINO (analytics.model_files.exported_model) and the export is loaded through ultralytics, so pre-
-    and post-processing (letterbox, NMS) are the same on every runtime. A camera that needs another input size uses
-    another model entry with the same weights and its own `image_size`.
+    and post-processing (letterbox, NMS) are the same on every runtime. `image_size` is the default input; each
+    camera may run its frames at another size or as tiles on the same loaded model (`detect(image, input_size)`,
+    chosen by `choose_input` from `cameras.<id>.inference`).
     """
 
     def __init__(self, name: str, config: UltralyticsModelConfig, *, cache_dir: Path | None = None) -> None:

@@ -189,7 +189,13 @@ class UltralyticsModelConfig(Strict):
         min_length=1,
         description="Model class name -> domain label (person, fire, smoke). Classes not listed are dropped.",
     )
-    image_size: int = Field(default=640, ge=64, le=2048, description="Inference input size (pixels, long side).")
+    image_size: int = Field(
+        default=640,
+        ge=64,
+        le=2048,
+        description="Inference input size (pixels, long side): the size it is exported at and the default input; "
+        "a camera may run it at another size or as tiles (`cameras.<id>.inference`).",
+    )
     confidence: float = Field(default=0.25, gt=0, lt=1, description="Lowest confidence the detector returns.")
     task: Literal["detect"] = Field(default="detect", description="Ultralytics task.")
     nms_iou: float = Field(
