@@ -92,8 +92,8 @@ class CrowdRule:
             if self._state is RuleState.PENDING:
                 if self._below_since is None:
                     self._below_since = now
-                if now - self._below_since <= self.config.dip_tolerance_s and self.config.dip_tolerance_s > 0:
-                    return self._open_if_due(observation, now)
+                if self.config.dip_tolerance_s > 0 and now - self._below_since <= self.config.dip_tolerance_s:
+                    return None  # a brief dip: still pending, its time counts; it opens on a frame with the crowd
             self._state, self._since, self._below_since, self._peak = RuleState.IDLE, None, None, 0
             return None
         self._below_since = None
@@ -104,8 +104,8 @@ class CrowdRule:
 
     def _open_if_due(self, observation: Observation, now: float) -> Event | None:
         assert self._since is not None
-        if now - self._since < self.config.open_after_s or self._below_since is not None:
-            return None  # not long enough yet, or in a dip: it opens only on a frame that shows the crowd
+        if now - self._since < self.config.open_after_s:
+            return None
         self._state, self._since = RuleState.OPEN, None
         return self._event(EventPhase.OPENED, observation)
 
