@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, cast
 
@@ -15,19 +16,33 @@ import numpy as np
 import supervision as sv
 
 from analytics.model_files import choose_runtime, exported_model, preload, resolve_weights
-from models.config import UltralyticsModelConfig
+from models.config import ModelInputConfig, UltralyticsModelConfig
 
 # The camera network is air-gapped: keep ultralytics from probing the internet at import and at load.
 os.environ.setdefault("YOLO_OFFLINE", "true")
 
 DOMAIN_LABELS = ("person", "fire", "smoke")
 LABEL_KEY = "label"
+# Tiles overlap by this fraction of their side, so a person cut by one tile's border is whole in the next.
+TILE_OVERLAP = 0.2
+
+
+@dataclass(frozen=True, slots=True)
+class InputSize:
+    """How a frame goes into a model: letterboxed to `long_side` px (stride 32), or, with `tile`, cut into
+    overlapping tiles of `tile` px, each letterboxed to `long_side` (for small figures in large frames)."""
+
+    long_side: int
+    tile: int | None = None
+
+    def describe(self) -> str:
+        return f"{self.tile} px tiles at {self.long_side}" if self.tile is not None else f"{self.long_side} px"
 
 
 class Detector(Protocol):
     name: str
 
-    def detect(self, image: np.ndarray) -> sv.Detections: ...
+    def detect(self, image: np.ndarray, input_size: InputSize | None = None) -> sv.Detections: ...
 
 
 def empty_detections() -> sv.Detections:
@@ -52,13 +67,41 @@ def with_label(detections: sv.Detections, *labels: str) -> sv.Detections:
     return subset(detections, np.isin(detections.data[LABEL_KEY], labels))
 
 
+# `image_size: auto` for a people model: frames up to AUTO_SD_MAX px on the long side (SD: D1, 960x540) run at the
+# model's own size; HD frames (720p, 1080p, 4K) at AUTO_HD_SIDE px whatever their resolution. Measured
+# (bench/replay/RESULTS.md): the people model counts people from about 65 px tall in its input; an elevated HD camera
+# shows them at 4-6 % of the frame height (40-70 px at 1080p, 30-46 at 720p), so what they need is a fixed input
+# size, not a factor of the frame: at 3072 px the same street counts within -8 % (720p), +1 % (1080p), +9 % (4K);
+# at 640 px none of them. SD cameras' people are larger in the frame: 640 counts them best (vtest: +1 %).
+AUTO_SD_MAX = 1024
+AUTO_HD_SIDE = 3072
+
+
+def _stride32(pixels: float) -> int:
+    return max(32, -(-round(pixels) // 32) * 32)
+
+
+def choose_input(setting: ModelInputConfig | None, width: int, height: int, *, counts_people: bool) -> InputSize | None:
+    """The input a camera's `width` x `height` frames go into a model at (`cameras.<id>.inference.<model>`); None:
+    the model's own `image_size`."""
+    setting = setting or ModelInputConfig()
+    if setting.image_size != "auto":
+        return InputSize(_stride32(setting.image_size), setting.tile)
+    if setting.tile is not None:
+        return InputSize(_stride32(setting.tile), setting.tile)
+    if not counts_people or max(width, height) <= AUTO_SD_MAX:
+        return None
+    return InputSize(AUTO_HD_SIDE)
+
+
 class UltralyticsDetector:
     """One loaded YOLO model, shared by every camera that uses it (calls are serialised: the predictor is stateful).
 
     It runs on the configured runtime (`runtime`, `auto` = the fastest installed): .pt weights are exported once to
     ONNX or OpenVINO (analytics.model_files.exported_model) and the export is loaded through ultralytics, so pre-
-    and post-processing (letterbox, NMS) are the same on every runtime. A camera that needs another input size uses
-    another model entry with the same weights and its own `image_size`.
+    and post-processing (letterbox, NMS) are the same on every runtime. `image_size` is the default input; each
+    camera may run its frames at another size or as tiles on the same loaded model (`detect(image, input_size)`,
+    chosen by `choose_input` from `cameras.<id>.inference`).
     """
 
     def __init__(self, name: str, config: UltralyticsModelConfig, *, cache_dir: Path | None = None) -> None:
@@ -89,16 +132,36 @@ class UltralyticsDetector:
         self._merge_within_label = len(set(kept_labels)) < len(kept_labels)
         self._lock = threading.Lock()
 
-    def detect(self, image: np.ndarray) -> sv.Detections:
+    def detect(self, image: np.ndarray, input_size: InputSize | None = None) -> sv.Detections:
+        """Detections on `image` at the model's `image_size`, or at `input_size` (a camera's choice: another long
+        side, or tiles). The exports have a dynamic input shape, so any stride-32 size runs on the same export."""
+        size = input_size or InputSize(self.config.image_size)
+        if size.tile is not None:
+            return self._detect_tiled(image, size.tile, size.long_side)
         with self._lock:
-            results = self._model.predict(
-                image,
-                imgsz=self.config.image_size,
-                conf=self.config.confidence,
-                iou=self.config.nms_iou,
-                verbose=False,
-            )
-        detections = sv.Detections.from_ultralytics(results[0])  # type: ignore[index]
+            return self._to_domain(self._predict(image, size.long_side))
+
+    def _predict(self, image: np.ndarray, long_side: int) -> sv.Detections:
+        results = self._model.predict(
+            image, imgsz=long_side, conf=self.config.confidence, iou=self.config.nms_iou, verbose=False
+        )
+        return sv.Detections.from_ultralytics(results[0])  # type: ignore[index]
+
+    def _detect_tiled(self, image: np.ndarray, tile: int, long_side: int) -> sv.Detections:
+        """supervision's InferenceSlicer: tiles of `tile` px (overlapping by TILE_OVERLAP), each run at `long_side`
+        (larger than `tile`: small figures are enlarged), boxes merged across tile borders by NMS at `nms_iou`."""
+        overlap = round(tile * TILE_OVERLAP)
+        slicer = sv.InferenceSlicer(
+            callback=lambda part: self._predict(part, long_side),
+            slice_wh=tile,
+            overlap_wh=overlap,
+            iou_threshold=self.config.nms_iou,
+            overlap_filter=sv.OverlapFilter.NON_MAX_SUPPRESSION,
+        )
+        with self._lock:
+            return self._to_domain(slicer(image))
+
+    def _to_domain(self, detections: sv.Detections) -> sv.Detections:
         class_ids = detections.class_id if detections.class_id is not None else np.zeros(0, dtype=int)
         kept = np.isin(class_ids, self._keep_ids)
         detections = subset(detections, kept)

@@ -16,7 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import supervision as sv
 
-from analytics.detector import Detector, with_label
+from analytics.detector import Detector, InputSize, choose_input, with_label
 from analytics.events import Event, Observation
 from analytics.incident_sink import IncidentSink
 from analytics.motion import MotionGate
@@ -61,6 +61,8 @@ class CameraPipeline:
         needed = {rule.model for rule in self.rules if rule.model is not None}
         self.detectors = {name: detectors[name] for name in sorted(needed)}
         self.analysis_fps = analysis_fps(camera, self.rules)
+        # The models a people-counting rule reads: `image_size: auto` enlarges HD frames for them.
+        self.people_models = {rule.model for rule in self.rules if rule.counts_people and rule.model is not None}
         # The models that a rule reads tracks of get a tracker (analytics/tracking.py), fed every label any rule
         # asks of that model; it returns every detection (tracker id -1 while unconfirmed), so counting rules see
         # the same detections as without it.
@@ -80,6 +82,8 @@ class CameraPipeline:
         self._last_detections: dict[str, sv.Detections] | None = None
         # Told how long each model took on each frame, in seconds (the service's metrics).
         self.on_inference: Callable[[str, float], None] | None = None
+        # Per model, the input this camera's frames go in at, by frame size (chosen at the first frame of a size).
+        self._inputs: dict[tuple[str, int, int], InputSize | None] = {}
 
     def detect(self, frame: VideoFrame) -> dict[str, sv.Detections]:
         if not self.detectors:
@@ -112,7 +116,7 @@ class CameraPipeline:
         detections: dict[str, sv.Detections] = {}
         for name, detector in self.detectors.items():
             started = time.perf_counter()
-            found = detector.detect(frame.image)
+            found = detector.detect(frame.image, self.input_size(name, frame))
             if self.on_inference is not None:
                 self.on_inference(name, time.perf_counter() - started)
             if name in self.trackers:
@@ -120,6 +124,26 @@ class CameraPipeline:
                 found = self.trackers[name].update(found, timestamp=frame.timestamp)
             detections[name] = found
         return detections
+
+    def input_size(self, model: str, frame: VideoFrame) -> InputSize | None:
+        """The input `model` gets this camera's frames at (`cameras.<id>.inference`; None: the model's own size)."""
+        height, width = frame.image.shape[:2]
+        key = (model, width, height)
+        if key not in self._inputs:
+            size = choose_input(
+                self.camera.inference.get(model), width, height, counts_people=model in self.people_models
+            )
+            self._inputs[key] = size
+            log.info("camera %s: %dx%d frames go into model %r at %s", self.camera_id, width, height, model,
+                     size.describe() if size else "its image_size")  # fmt: skip
+        return self._inputs[key]
+
+    def input_notes(self) -> list[str]:
+        """The inputs chosen so far, one line per model and frame size (replays put them in their notes)."""
+        return [
+            f"model {model!r}: {width}x{height} frames at {size.describe() if size else 'its image_size'}"
+            for (model, width, height), size in self._inputs.items()
+        ]
 
     def step(self, frame: VideoFrame | None, health: CameraHealth, now: float) -> list[Event]:
         """One analysis step: a frame (or None when none came) through every rule."""

@@ -336,6 +336,7 @@ class ClipReplayer:
                     if on_frame is not None:
                         on_frame(record)
                 frames_dropped = stream.health.frames_dropped
+            notes += pipeline.input_notes()
         finally:  # also when the clip fails half way: no test incident is left open in the store
             ended = self._close_open(sink, pipeline, plan, last_timestamp)
         incidents = [i for i in (self.journal.store.get_incident(x) for x in incident_ids) if i is not None]

@@ -35,6 +35,8 @@ from analytics.replay import (
     probe_clip,
     replay_camera,
 )
+from analytics.replay_baseline import HEADER as BASELINE_HEADER
+from analytics.replay_baseline import compare, markdown_mark, rows, text_mark, worse
 from analytics.scoring import (
     CountScore,
     EventScore,
@@ -305,8 +307,12 @@ def incident_records(result: ClipResult) -> list[dict[str, Any]]:
     return records
 
 
-def write_outputs(out: Path, results: Sequence[ClipResult], *, command: str, plots: bool = True) -> dict[str, Any]:
-    """Write incidents.jsonl, frames.jsonl, snapshots, plots, scores.json and report.md; returns the scores."""
+def write_outputs(
+    out: Path, results: Sequence[ClipResult], *, command: str, plots: bool = True,
+    baseline: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """Write incidents.jsonl, frames.jsonl, snapshots, plots, scores.json and report.md (with each score beside
+    `baseline`'s, an earlier scores.json, when given); returns the scores."""
     out.mkdir(parents=True, exist_ok=True)
     for folder in ("snapshots", "thumbs", "plots"):
         (out / folder).mkdir(exist_ok=True)
@@ -328,7 +334,8 @@ def write_outputs(out: Path, results: Sequence[ClipResult], *, command: str, plo
     (out / "frames.jsonl").write_text("".join(line + "\n" for line in frame_lines), encoding="utf-8")
     scores = scores_json(results, command=command)
     (out / "scores.json").write_text(json.dumps(scores, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    (out / "report.md").write_text(report_markdown(results, scores, command=command, plots=plots), encoding="utf-8")
+    report = report_markdown(results, scores, command=command, plots=plots, baseline=baseline)
+    (out / "report.md").write_text(report, encoding="utf-8")
     return scores
 
 
@@ -454,7 +461,47 @@ def per_clip_table(results: Sequence[ClipResult], table: Callable[[list[str], li
     return table(header, rows)
 
 
-def report_markdown(results: Sequence[ClipResult], scores: dict[str, Any], *, command: str, plots: bool) -> str:
+def baseline_table(
+    scores: Mapping[str, Any], baseline: Mapping[str, Any], table: Callable[[list[str], list[list[str]]], str]
+) -> str:
+    """Each score beside the baseline's, with the change; worse ones marked (WORSE / **worse**)."""
+    mark = markdown_mark if table is markdown_table else text_mark
+    return table(BASELINE_HEADER, rows(compare(scores, baseline), mark))
+
+
+def baseline_section(scores: Mapping[str, Any], baseline: Mapping[str, Any]) -> list[str]:
+    got_worse = worse(compare(scores, baseline))
+    summary = (
+        f"**{len(got_worse)} scores got worse**: "
+        + ", ".join(f"{c.scope} {c.metric}" for c in got_worse)
+        + "."
+        if got_worse
+        else "Nothing got worse."
+    )
+    now_clips = {clip["clip"] for clip in scores.get("clips", [])}
+    old_clips = {clip["clip"] for clip in baseline.get("clips", [])}
+    if now_clips != old_clips:
+        new, gone = sorted(now_clips - old_clips), sorted(old_clips - now_clips)
+        summary += (
+            " The clip sets differ (" + "; ".join(part for part in (
+                f"new: {', '.join(new)}" if new else "", f"not replayed now: {', '.join(gone)}" if gone else "")
+                if part) + "): the pooled totals are over different footage, compare the clips' own rows."
+        )  # fmt: skip
+    return [
+        "## Against the baseline",
+        "",
+        f"Baseline: `{baseline.get('command', '?')}`. {summary} Better is higher for precision and recall, lower "
+        "for false incidents, misses, delays, MAE and MAPE, nearer zero for bias.",
+        "",
+        baseline_table(scores, baseline, markdown_table),
+        "",
+    ]
+
+
+def report_markdown(
+    results: Sequence[ClipResult], scores: dict[str, Any], *, command: str, plots: bool,
+    baseline: Mapping[str, Any] | None = None,
+) -> str:  # fmt: skip
     lines = [
         "# Replay report",
         "",
@@ -474,6 +521,8 @@ def report_markdown(results: Sequence[ClipResult], scores: dict[str, Any], *, co
         per_clip_table(results, markdown_table),
         "",
     ]
+    if baseline is not None:
+        lines[lines.index("## Per clip"):lines.index("## Per clip")] = baseline_section(scores, baseline)
     for result in results:
         lines += _clip_section(result, plots)
     return "\n".join(lines) + "\n"

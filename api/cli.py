@@ -152,7 +152,9 @@ def _replay(args: argparse.Namespace) -> int:
     from analytics.ground_truth import LabelsError, load_labels
     from analytics.model_files import ModelUnavailableError
     from analytics.replay import ReplayFailedError, ReplayInputError, clip_files, parse_speed
+    from analytics.replay_baseline import BaselineError, load_baseline
     from analytics.replay_report import (
+        baseline_table,
         check_plans,
         per_clip_table,
         plan_replays,
@@ -173,8 +175,9 @@ def _replay(args: argparse.Namespace) -> int:
             raise ReplayInputError(f"no video files in {', '.join(map(str, args.clips))}")
         plans = plan_replays(config, clips, labels, camera=args.camera, speed=speed, rtsp=args.rtsp)
         needed = check_plans(config, plans)
+        baseline = load_baseline(args.baseline) if args.baseline else None
         prepare_out_dir(args.out)
-    except (ConfigError, LabelsError, ReplayInputError) as error:
+    except (ConfigError, LabelsError, ReplayInputError, BaselineError) as error:
         print(error, file=sys.stderr)
         return EXIT_CONFIG
     try:
@@ -191,10 +194,15 @@ def _replay(args: argparse.Namespace) -> int:
     except ReplayFailedError as error:
         print(f"replay failed: {error}", file=sys.stderr)
         return EXIT_REPLAY
-    write_outputs(args.out, results, command=command, plots=not args.no_plots)
+    scores = write_outputs(args.out, results, command=command, plots=not args.no_plots, baseline=baseline)
     print(per_clip_table(results, text_table))
     print()
     print(summary_tables(results, text_table))
+    if baseline is not None:
+        print(f"\nagainst the baseline {args.baseline}:")
+        print(baseline_table(scores, baseline, text_table))
+        if {c["clip"] for c in scores["clips"]} != {c["clip"] for c in baseline.get("clips", [])}:
+            print("(the clip sets differ: the pooled totals are over different footage; compare the clips' rows)")
     print(f"\nwritten to {args.out}/: incidents.jsonl, frames.jsonl, scores.json, report.md")
     return 0
 
@@ -269,6 +277,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_replay.add_argument("--rtsp", action="store_true", help="serve each clip over a local RTSP server (real time)")
     p_replay.add_argument("--out", type=Path, default=Path("replay-out"), help="output folder (default replay-out)")
+    p_replay.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="OLD/scores.json",
+        help="an earlier run's scores.json: each score is shown beside it with the change; report.md marks what "
+        "got worse",
+    )
     p_replay.add_argument("--no-plots", action="store_true", help="skip the timeline plots")
     p_replay.add_argument("--no-progress", action="store_true", help="no progress bar")
     p_replay.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])

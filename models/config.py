@@ -195,7 +195,13 @@ class UltralyticsModelConfig(Strict):
         min_length=1,
         description="Model class name -> domain label (person, fire, smoke). Classes not listed are dropped.",
     )
-    image_size: int = Field(default=640, ge=64, le=2048, description="Inference input size (pixels, long side).")
+    image_size: int = Field(
+        default=640,
+        ge=64,
+        le=2048,
+        description="Inference input size (pixels, long side): the size it is exported at and the default input; "
+        "a camera may run it at another size or as tiles (`cameras.<id>.inference`).",
+    )
     confidence: float = Field(default=0.25, gt=0, lt=1, description="Lowest confidence the detector returns.")
     task: Literal["detect"] = Field(default="detect", description="Ultralytics task.")
     nms_iou: float = Field(
@@ -351,6 +357,22 @@ class CrowdRuleConfig(RuleConfig):
     hysteresis: int = Field(default=2, ge=0, description="h: the incident ends below N - h people.")
     close_after_s: float = Field(default=15.0, ge=0, description="T_end: below N - h this long closes the incident.")
     min_confidence: float = Field(default=0.35, gt=0, lt=1, description="Lowest person confidence counted.")
+    count_window_s: float = Field(
+        default=3.0,
+        ge=0,
+        description="The count the rule decides on is the median of the per-frame counts over the last this many "
+        "seconds of analysed frames (0: each frame's own count). Why: on a dense scene the per-frame count jumps "
+        "by a few people (occlusion, a box lost for one frame), so a crowd near N would cross N back and forth; the "
+        "median ignores a low or high frame and follows a change that lasts half the window. It is also the count "
+        "peaks and incidents report.",
+    )
+    dip_tolerance_s: float = Field(
+        default=3.0,
+        ge=0,
+        description="While pending, the (median) count may fall below N for up to this long without the crowd "
+        "starting over; the time counts towards `open_after_s`. An open incident already rides out dips shorter "
+        "than `close_after_s`. 0: any frame below N starts over.",
+    )
 
     def needed_labels(self) -> set[str]:
         return {"person"}
@@ -595,6 +617,34 @@ class TrackingConfig(Strict):
         "far between frames (bench/tracking/RESULTS.md). null: the camera's `analysis_fps`.",
     )
 
+class ModelInputConfig(Strict):
+    image_size: int | Literal["auto"] = Field(
+        default="auto",
+        description="Long side (pixels, rounded up to a multiple of 32) this camera's frames are letterboxed to for "
+        "this model, or `auto`: for a model a crowd rule counts people with, SD frames (up to 1024 px on the long "
+        "side) run at the model's `image_size` and HD frames (720p, 1080p, 4K) at 3072 px; any other model runs at "
+        "its `image_size`. Why: the people model finds people reliably from about 65 px tall in its input, and an "
+        "elevated HD camera shows them at 4-6 % of the frame height (40-70 px at 1080p), so they need a fixed, "
+        "large input whatever the resolution (measured: bench/replay/RESULTS.md). Costs ~13x the people model's "
+        "time at 640 px; set 640 (or tiles) for an HD camera whose people are large.",
+    )
+    tile: int | None = Field(
+        default=None,
+        ge=64,
+        le=4096,
+        description="Cut the frame into overlapping tiles of this many pixels (supervision's InferenceSlicer), each "
+        "letterboxed to `image_size` (`auto`: the tile's own size), boxes merged across tile borders. Off by "
+        "default: measured, enlarging the whole frame found as many people for less time.",
+    )
+
+    @field_validator("image_size", mode="before")
+    @classmethod
+    def verify_image_size(cls, value: object) -> object:
+        # One clear message instead of pydantic's one per branch of `int | "auto"`.
+        if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and 64 <= value <= 4096):
+            return value
+        raise ValueError(f"give `auto` or a whole number of pixels from 64 to 4096, got {value!r}")
+
 
 class CameraConfig(Strict):
     name: str = Field(description="Display name, e.g. 文三路口东北角.")
@@ -632,6 +682,12 @@ class CameraConfig(Strict):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {name!r} (an IANA name such as Asia/Shanghai)") from None
         return name
+
+    inference: dict[str, ModelInputConfig] = Field(
+        default_factory=dict,
+        description="Per model name: the input size (or tiles) this camera's frames go into the model at; a model "
+        "not listed runs at `image_size: auto` (see there).",
+    )
 
     @model_validator(mode="after")
     def verify_zone_and_line_names(self) -> CameraConfig:
@@ -1017,6 +1073,9 @@ class ServiceConfig(Strict):
                 problems.append(
                     f"{where}.grid_cell: no grid cell polygon contains lat={camera.lat}, lon={camera.lon}"
                 )
+            for input_model in camera.inference:
+                if input_model not in self.models:
+                    problems.append(f"{where}.inference.{input_model}: unknown model {input_model!r}")
             for rule_name, rule in camera.rules.enabled():
                 if rule.category not in self.event_categories:
                     problems.append(f"{where}.rules.{rule_name}.category: unknown category {rule.category!r}")

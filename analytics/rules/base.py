@@ -4,6 +4,8 @@ declarations the pipeline, the replay and its report read instead of knowing rul
 - `model` and `labels`: which model's detections it reads, and which of their labels (the config checks that the
   model gives them; the tracker keeps every label a tracked rule asks for);
 - `needs_tracks`: whether it needs tracker ids (the pipeline tracks that model's detections);
+- `counts_people`: whether it counts people, so that its model gets an input large enough for small figures on HD
+  frames (`image_size: auto`, analytics/detector.py `choose_input`);
 - `adoption_grace_s()`: how long an incident adopted from a previous run waits for the rule after a restart;
 - `record()` and `replay_series()`: what a replay records per analysed frame, and what its report plots;
 - `take_line_counts()`: crossings counted since the last call (people-flow counts, GET /cameras/{id}/lines).
@@ -55,6 +57,7 @@ class Rule:
     model: str | None = None  # the model whose detections the rule reads; None for health-only rules
     labels: frozenset[str] = frozenset()  # the labels it reads from `model`
     needs_tracks: bool = False  # whether it reads tracker ids
+    counts_people: bool = False  # whether it counts people (HD frames then go into its model enlarged)
 
     @property
     def state(self) -> RuleState:

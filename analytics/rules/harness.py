@@ -51,6 +51,7 @@ class RuleHarness(Rule):
         self.model = self.inner.model
         self.labels = self.inner.labels
         self.needs_tracks = self.inner.needs_tracks
+        self.counts_people = self.inner.counts_people
         self._armed = True
         self._reported_open = False  # an OPENED went out and no CLOSED since
         self._held_open: Event | None = None  # an opening waiting for its dwell

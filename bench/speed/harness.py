@@ -26,7 +26,7 @@ import psutil
 import supervision as sv
 import yaml
 
-from analytics.detector import Detector, load_detectors
+from analytics.detector import Detector, InputSize, load_detectors
 from analytics.service import AnalyticsService
 from bench.speed.common import CLIPS, DEMO_CONFIG
 from ingest.demo.footage import cache_dir, fire_clip, pedestrian_clip
@@ -78,11 +78,12 @@ def stream_clips() -> dict[str, Path]:
 
 
 def people_camera(url: str, fps: float, motion: bool = True) -> dict[str, Any]:
-    """A pedestrian camera whose crowd rule flips often (N = 6, no persistence, no hysteresis): vtest shows 4-9
-    people, so incidents open and close every few frames and latency gets many samples."""
+    """A pedestrian camera whose crowd rule flips often (N = 6, no persistence, no hysteresis, each frame's own
+    count): vtest shows 4-9 people, so incidents open and close every few frames and latency gets many samples."""
     return {
         "name": "walkway", "url": url, "grid_cell": "330106001001001", "analysis_fps": fps,
-        "rules": {"crowd": {"min_people": 6, "open_after_s": 0, "hysteresis": 0, "close_after_s": 0}},
+        "rules": {"crowd": {"min_people": 6, "open_after_s": 0, "hysteresis": 0, "close_after_s": 0,
+                            "count_window_s": 0, "dip_tolerance_s": 0}},
         "motion": {"enabled": motion},
     }  # fmt: skip
 
@@ -116,10 +117,10 @@ class TimedDetector:
     def __post_init__(self) -> None:
         self.name = self.real.name
 
-    def detect(self, image: np.ndarray) -> sv.Detections:
+    def detect(self, image: np.ndarray, input_size: InputSize | None = None) -> sv.Detections:
         started = time.perf_counter()
         try:
-            return self.real.detect(image)
+            return self.real.detect(image, input_size)
         finally:
             camera = threading.current_thread().name.removeprefix("analysis-")
             self.calls[camera] += 1

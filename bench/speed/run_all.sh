@@ -12,4 +12,6 @@ $PY -m bench.speed.pipeline --quiet-busy --measure 25            # 4. quiet vs b
 $PY -m bench.speed.fanout                                        # 5. 500 clients, 100 messages/s
 $PY -m bench.speed.fanout --rate 5                               #    ... at a rate they sustain
 $PY -m bench.speed.replay_speed                                  # 6. replay at max speed
+bash bench/replay/extra_clips.sh /tmp/xl-clips >/dev/null
+$PY -m bench.speed.camera_cost                                   # 8. a 1080p camera at its input size
 uptime

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import supervision as sv
 
-from analytics.detector import Detector
+from analytics.detector import Detector, InputSize
 from analytics.motion import MotionGate
 from analytics.pipeline import CameraPipeline, CameraRunner
 from analytics.rules.fire_smoke_rule import FireSmokeRule
@@ -95,7 +95,7 @@ class CountingDetector:
     def __init__(self) -> None:
         self.calls = 0
 
-    def detect(self, image: np.ndarray) -> sv.Detections:
+    def detect(self, image: np.ndarray, input_size: InputSize | None = None) -> sv.Detections:
         self.calls += 1
         return people(3)
 
@@ -128,11 +128,11 @@ class MemoDetector:
         self.cache: dict[bytes, sv.Detections] = {}
         self.calls = 0
 
-    def detect(self, image: np.ndarray) -> sv.Detections:
+    def detect(self, image: np.ndarray, input_size: InputSize | None = None) -> sv.Detections:
         self.calls += 1
         key = image.tobytes()[::997] + bytes(str(image.shape), "ascii")
         if key not in self.cache:
-            self.cache[key] = self.real.detect(image)
+            self.cache[key] = self.real.detect(image, input_size)
         return self.cache[key]
 
 
@@ -198,7 +198,7 @@ class BlobFireDetector:
     def __init__(self) -> None:
         self.calls = 0
 
-    def detect(self, image: np.ndarray) -> sv.Detections:
+    def detect(self, image: np.ndarray, input_size: InputSize | None = None) -> sv.Detections:
         self.calls += 1
         mask = (image[..., 2] > 200) & (image[..., 1] > 90) & (image[..., 1] < 170) & (image[..., 0] < 60)
         ys, xs = np.nonzero(mask)

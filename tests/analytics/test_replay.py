@@ -175,3 +175,32 @@ def test_bad_input_is_refused_before_anything_runs(tmp_path, clips):
     (someones / "plots").mkdir(parents=True)
     assert cli_main(["replay", str(clips["fire"]), "--config", str(BENCH_CONFIG), "--out", str(someones)]) == 2
     assert (someones / "plots").is_dir()  # a folder that holds no earlier replay is never cleaned
+
+
+def test_cli_replay_against_a_baseline_shows_each_change_and_marks_what_got_worse(tmp_path, clips, capsys):
+    config_path, labels_path = replay_config_file(tmp_path), labels_file(tmp_path, clips)
+    args = [str(clips["walkway"]), "--config", str(config_path), "--labels", str(labels_path), "--no-progress",
+            "--no-plots"]  # fmt: skip
+    assert cli_main(["replay", *args, "--out", str(tmp_path / "old")]) == 0
+    old = json.loads((tmp_path / "old" / "scores.json").read_text())
+    mae = old["counts"]["mae"]
+    # A baseline that counted perfectly and had a worse bias: this run's MAE got worse, its bias better.
+    old["counts"].update(mae=0.0, mape_pct=0.0, bias=old["counts"]["bias"] + 5)
+    baseline = tmp_path / "old" / "scores.json"
+    baseline.write_text(json.dumps(old))
+    capsys.readouterr()
+
+    assert cli_main(["replay", *args, "--out", str(tmp_path / "new"), "--baseline", str(baseline)]) == 0
+    printed = capsys.readouterr().out
+    rows = {tuple(row.split()[:3]): row.split()[3:] for row in printed.splitlines()}
+    assert rows["people", "counts", "mae"] == ["0.00", f"{mae:.2f}", f"{mae:+.2f}", "WORSE"]
+    assert rows["people", "counts", "bias"][-1] == "better"
+    report = (tmp_path / "new" / "report.md").read_text()
+    assert "## Against the baseline" in report
+    assert f"| people counts | mae | 0.00 | {mae:.2f} | {mae:+.2f} | **worse** |" in report
+    assert "**2 scores got worse**: people counts mae, people counts mape_pct." in report
+
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    assert cli_main(["replay", *args, "--out", str(tmp_path / "x"), "--baseline", str(broken)]) == 2
+    assert f"--baseline {broken}: not JSON" in capsys.readouterr().err

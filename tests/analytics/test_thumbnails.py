@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import supervision as sv
 
+from analytics.detector import InputSize
 from analytics.pipeline import CameraPipeline, CameraRunner
 from analytics.thumbnails import CameraThumbnails
 from ingest.frames import VideoFrame
@@ -89,7 +90,7 @@ def test_the_newest_frame_wins_per_camera_written_at_most_every_two_seconds(tmp_
 class OnePersonDetector:
     name = "people"
 
-    def detect(self, image: np.ndarray) -> sv.Detections:
+    def detect(self, image: np.ndarray, input_size: InputSize | None = None) -> sv.Detections:
         return people(1)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import supervision as sv
 
-from analytics.detector import LABEL_KEY
+from analytics.detector import LABEL_KEY, InputSize
 from analytics.pipeline import CameraPipeline
 from analytics.tracking import make_tracker
 from ingest.frames import VideoFrame
@@ -53,7 +53,7 @@ class TwoLabelDetector:
     def __init__(self) -> None:
         self.t = 0.0
 
-    def detect(self, image: np.ndarray) -> sv.Detections:
+    def detect(self, image: np.ndarray, input_size: InputSize | None = None) -> sv.Detections:
         self.t += 0.2
         return frame_of(walker(self.t), walker(self.t, x0=400, label="car", confidence=0.8),
                         walker(self.t, x0=250, label="dog", confidence=0.9))  # fmt: skip
