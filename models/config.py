@@ -471,6 +471,14 @@ class ServerConfig(Strict):
         description="A websocket client that has been sent nothing for this long gets a "
         '`{"type": "heartbeat", "seq": <its last seq>}` message (no seq of its own), so a dead link shows.',
     )
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        le=64 * 1024 * 1024,
+        description="Largest request body accepted, in bytes (default 1 MiB; the API's bodies are a few KiB). A "
+        "larger one is answered 413 as soon as its Content-Length says so, or, for a chunked body, as soon as the "
+        "bytes read pass the limit; it is never read in full.",
+    )
     websocket_resume_days: float = Field(
         default=7,
         gt=0,
@@ -586,6 +594,15 @@ class DeliveryConfig(Strict):
         return endpoints
 
 
+class ReplaysConfig(Strict):
+    folders: list[Path] = Field(
+        default_factory=list,
+        description="Folders on the server that POST /replays may read clips from: a clip's real path (symlinks "
+        "and `..` resolved) must lie inside one of them, and one outside is refused without saying whether it "
+        "exists. Empty (default): `<store.data_dir>/replays`. The command-line replay reads any file it is given.",
+    )
+
+
 class ClosedLoopConfig(Strict):
     overdue_check_s: float = Field(
         default=30.0, gt=0, description="How often the service looks for incidents past their deadline."
@@ -692,6 +709,9 @@ class ServiceConfig(Strict):
         description="Delivery of incident changes to the incident system (signed CloudEvents, retried, in order).",
     )
     closed_loop: ClosedLoopConfig = Field(default_factory=ClosedLoopConfig, description="The closed loop's timers.")
+    replays: ReplaysConfig = Field(
+        default_factory=ReplaysConfig, description="Replays through the API (POST /replays): where clips may come from."
+    )
     exports: ExportsConfig = Field(default_factory=ExportsConfig, description="CAP, GeoJSON and Open311 exports.")
     auth: AuthConfig = Field(
         default_factory=AuthConfig,
@@ -745,6 +765,11 @@ class ServiceConfig(Strict):
 
     def grid_tree(self) -> GridTree:
         return self._grid_tree
+
+    def replay_folders(self) -> list[Path]:
+        """Where POST /replays may read clips: `replays.folders`, or `<data_dir>/replays`; absolute, resolved."""
+        folders = self.replays.folders or [self.store.data_dir / "replays"]
+        return [folder.resolve() for folder in folders]
 
     @cached_property
     def _grid_tree(self) -> GridTree:

@@ -7,6 +7,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import OAuth2PasswordRequestForm
 
 from api.deps import AuthenticatorDep, PrincipalDep
+from api.errors import WITH_BODY, errors
 from api.schemas import PrincipalOut, TokenOut
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -15,7 +16,8 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 @router.post(
     "/token",
     response_model=TokenOut,
-    responses={401: {"description": "Unknown user or wrong password (the answer does not say which)"}},
+    responses=errors(401, described={401: "Unknown user or wrong password (the answer does not say which)"})
+    | WITH_BODY,
 )
 async def login(
     form: Annotated[OAuth2PasswordRequestForm, Depends()], authenticator: AuthenticatorDep
@@ -34,7 +36,7 @@ async def login(
     )
 
 
-@router.get("/me", response_model=PrincipalOut, responses={401: {"description": "Not authenticated"}})
+@router.get("/me", response_model=PrincipalOut, responses=errors(401))
 def me(principal: PrincipalDep) -> PrincipalOut:
     """Who the credentials belong to: name, role, and the grid subtree they may see."""
     return PrincipalOut(name=principal.name, role=principal.role.value, grid=principal.grid, kind=principal.kind)
