@@ -65,12 +65,18 @@ class IncidentPage(BaseModel):
 
 
 class CameraStatusOut(BaseModel):
-    state: str = Field(description="connecting, online, stalled or offline; unknown before the first report.")
+    state: str = Field(
+        description="connecting, online, stalled (its server holds the connection or still accepts one, but no "
+        "frame comes: a hung camera) or offline (refused, unreachable, an error, or the stream closed); unknown "
+        "before the first report."
+    )
     since: datetime | None = None
     last_error: str | None = Field(default=None, description="Why the camera is down; never holds credentials.")
     frames_decoded: int = 0
     frames_dropped: int = 0
-    analysed_fps: float | None = None
+    analysed_fps: float | None = Field(
+        default=None, description="Frames analysed per second lately; null unless the camera is online."
+    )
 
 
 class CameraOut(BaseModel):
