@@ -107,7 +107,8 @@ def validation_items(raw: Sequence[Any]) -> list[dict[str, Any]]:
     items = []
     for error in raw:
         loc = [part if isinstance(part, int) else str(part) for part in error.get("loc", ())]
-        items.append({"loc": loc, "msg": str(error.get("msg", "")), "type": str(error.get("type", "value_error"))})
+        msg = str(error.get("msg", "")).removeprefix("Value error, ")  # pydantic's prefix for a validator's own
+        items.append({"loc": loc, "msg": msg, "type": str(error.get("type", "value_error"))})
     return encodable(items)  # type: ignore[no-any-return]
 
 
