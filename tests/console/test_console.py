@@ -359,9 +359,14 @@ def test_rejecting_a_false_alarm_needs_a_reason_and_counts_on_the_dashboard(worl
     by_category = beishan.text("#dash-by-category")
     assert "火灾隐患" in by_category and "人员聚集" in by_category
     assert "宝石山第二网格" in beishan.text("#dash-by-grid") and "灵隐" not in beishan.text("#dash-by-grid")
-    # the bars' widths are styles set from script: the CSP (no 'unsafe-inline') must let them through
-    widths = beishan.js("return [...document.querySelectorAll('#dash-by-category .bar')].map(b => b.offsetWidth)")
-    assert widths and max(widths) > 10, widths  # the widest is 100% of its cell; blocked, min-width: 2px
+    # the bars' widths are styles set from script: the CSP (no 'unsafe-inline') must let them through, and each
+    # bar is drawn at its share of the cell (a blocked style leaves a full-width block)
+    bars = beishan.js(
+        "return [...document.querySelectorAll('#dash-by-category .bar')]"
+        ".map(b => [b.style.width, b.offsetWidth / b.parentElement.clientWidth])"
+    )
+    assert bars and all(width.endswith("%") for width, _ in bars), bars
+    assert all(abs(float(width[:-1]) / 100 - drawn) < 0.05 for width, drawn in bars), bars
     beishan.screenshot("08-dashboard")
 
 
