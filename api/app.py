@@ -169,10 +169,11 @@ def publish_grid_code_pattern(app: FastAPI, config: ServiceConfig) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = build()
-            for operations in schema.get("paths", {}).values():
+            for path, operations in schema.get("paths", {}).items():
+                names = GRID_CODE_PARAMETERS | ({"code", "root"} if path.startswith("/grids") else set())
                 for operation in operations.values():
                     for parameter in operation.get("parameters", []):
-                        if parameter.get("name") in GRID_CODE_PARAMETERS:
+                        if parameter.get("name") in names:
                             _set_pattern(parameter.get("schema", {}), pattern)
             app.openapi_schema = schema
         return app.openapi_schema
@@ -180,7 +181,7 @@ def publish_grid_code_pattern(app: FastAPI, config: ServiceConfig) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-GRID_CODE_PARAMETERS = ("grid", "code", "root")  # the query and path parameters that name a grid cell
+GRID_CODE_PARAMETERS = {"grid"}  # the filter naming a grid cell (and /grids' own `code` and `root`)
 
 
 def _set_pattern(schema: dict[str, Any], pattern: str) -> None:

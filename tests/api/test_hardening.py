@@ -194,6 +194,8 @@ def test_grid_codes_in_the_schema_have_the_configured_lengths(client: TestClient
     assert [bool(re.search(pattern, code)) for code in ("0", "330106", "330106001", "3301060", "330106001001001")] == [
         False, True, True, False, True,
     ]  # fmt: skip
+    [code] = document["paths"]["/grids/{code}"]["get"]["parameters"]
+    assert code["schema"]["pattern"] == pattern
     response = client.get("/incidents", params={"grid": "0"})  # schema-invalid, and refused
     assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["query", "grid"]
 
