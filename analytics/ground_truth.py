@@ -17,12 +17,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from analytics.rules import RULE_FACTORIES
 from analytics.scoring import CountLabel, LabelledEvent
 from models.config import ConfigError, Strict, format_validation_error
+from models.yaml_file import YamlFileError, read_yaml_file
 
 
 class LabelsError(ConfigError):
@@ -129,11 +129,7 @@ def load_labels(path: str | Path) -> LabelSet:
     """Read and check a labels file; LabelsError (every problem with its field path) when it is wrong."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise LabelsError([f"cannot read the file: {error.strerror}"], str(path)) from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise LabelsError([f"not valid YAML: {error}"], str(path)) from None
+        raw = read_yaml_file(path)
+    except YamlFileError as error:
+        raise LabelsError(error.problems, str(path)) from None
     return parse_labels(raw, source=str(path))

@@ -119,9 +119,10 @@ class IncidentSink:
 
     def camera_health(self, health: CameraHealth, analysed_fps: float | None = None) -> None:
         """Record and push a camera's health change. Reconnect attempts of a camera that stays down
-        (offline → connecting → offline with the same reason) are not news: only the first is pushed."""
+        (offline → connecting → offline, or stalled → connecting → stalled for a hung server, with the same
+        reason) are not news: only the first is pushed."""
         published = self._published.get(health.camera_id)
-        still_down = published is not None and published[0] is CameraState.OFFLINE
+        still_down = published is not None and published[0] in (CameraState.OFFLINE, CameraState.STALLED)
         if still_down and (health.state is CameraState.CONNECTING or (health.state, health.last_error) == published):
             return
         self._published[health.camera_id] = (health.state, health.last_error)

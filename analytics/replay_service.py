@@ -126,6 +126,16 @@ class ReplayService:
         ReplayQueueFullError; both before anything runs."""
         if not clip.is_absolute():
             raise ReplayInputError(f"give the clip as an absolute path on the server, got {str(clip)!r}")
+        # Before anything looks at the file: a path outside the replay folders gets the same answer whether it
+        # exists or not (an admin must not learn what else is on the server).
+        folders = self.config.replay_folders()
+        try:
+            real = clip.resolve()
+        except (OSError, ValueError, RuntimeError):  # a NUL in the name, a symlink loop
+            real = None
+        if real is None or not any(real.is_relative_to(folder) for folder in folders):
+            shown = ", ".join(str(folder) for folder in folders)
+            raise ReplayInputError(f"the clip must be in a replay folder (replays.folders: {shown})")
         job_id = uuid.uuid4().hex
         replay_camera_id = f"{camera_id}.replay-{job_id[:8]}"
         configured = self.config.cameras.get(camera_id)

@@ -108,7 +108,9 @@ class AnalyticsService:
     def _on_health_of(self, pipeline: CameraPipeline) -> Callable[[CameraHealth], None]:
         def on_health(health: CameraHealth) -> None:
             try:
-                self.sink.camera_health(health, pipeline.analysed_fps)
+                # a camera that is not online analyses nothing: no fps (not the last one it had), as the counters
+                fps = pipeline.analysed_fps if health.state is CameraState.ONLINE else None
+                self.sink.camera_health(health, fps)
             except Exception:
                 log.exception("camera %s: could not record health %s", health.camera_id, health.state)
 

@@ -24,8 +24,10 @@ from analytics.thumbnails import CameraThumbnails
 from api.auth import Authenticator, Clock, utc_now
 from api.delivery import DeliveryWorker
 from api.deps import authenticate
+from api.errors import AUTHENTICATED, install_error_handlers
 from api.hub import WebsocketHub
 from api.metrics import ServiceMetrics
+from api.middleware import SecurityHeaders
 from api.routes import (
     api_keys,
     auth,
@@ -175,7 +177,10 @@ def create_app(
         version="0.1.0",
         summary="Video-linked situational awareness for city grid governance: camera events become grid incidents.",
         lifespan=lifespan,
+        max_body_size=config.server.max_body_bytes,  # 413 while reading, never after (FastAPI/Starlette)
     )
+    install_error_handlers(app)
+    app.add_middleware(SecurityHeaders)
     # Open: health and login (and the OpenAPI docs). Every other route needs credentials; the websocket checks
     # its own before accepting (a dependency cannot close a websocket before the accept), /metrics as
     # `server.metrics` says, the auth routes each their own (refresh and logout take the token to renew or end).
@@ -185,16 +190,51 @@ def create_app(
     for module in (users, api_keys, audit_route):  # admins only: each route requires it
         app.include_router(module.router)
     for module in (cameras, grids, incidents, stats, open311, replays):
-        app.include_router(module.router, dependencies=[Depends(authenticate)])
+        app.include_router(module.router, dependencies=[Depends(authenticate)], responses=AUTHENTICATED)
     # The operator console: static files only (no build step, nothing from the internet); it logs in and reads
     # the same API as everyone else, so it can show nothing the caller could not fetch itself.
     app.mount("/console", StaticFiles(directory=CONSOLE_DIR, html=True), name="console")
+
+    publish_grid_code_pattern(app, config)
 
     @app.get("/", include_in_schema=False)
     def console_home() -> RedirectResponse:
         return RedirectResponse("/console/")
 
     return app
+
+
+def publish_grid_code_pattern(app: FastAPI, config: ServiceConfig) -> None:
+    """The OpenAPI document says what a grid code of this district looks like: the routes accept up to 32 digits
+    (the code lengths come from the config), the document tells the lengths the config gives (6, 9, 12, 15 by
+    default), so that `grid=0` is invalid by the schema as it is for the service."""
+    lengths = sorted({sum(config.grid.level_digits[: i + 1]) for i in range(len(config.grid.level_digits))})
+    pattern = "^(?:" + "|".join(rf"\d{{{n}}}" for n in lengths) + ")$"
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            for path, operations in schema.get("paths", {}).items():
+                names = GRID_CODE_PARAMETERS | ({"code", "root"} if path.startswith("/grids") else set())
+                for operation in operations.values():
+                    for parameter in operation.get("parameters", []):
+                        if parameter.get("name") in names:
+                            _set_pattern(parameter.get("schema", {}), pattern)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+GRID_CODE_PARAMETERS = {"grid"}  # the filter naming a grid cell (and /grids' own `code` and `root`)
+
+
+def _set_pattern(schema: dict[str, Any], pattern: str) -> None:
+    if schema.get("type") == "string":
+        schema["pattern"] = pattern
+    for option in schema.get("anyOf", []):
+        _set_pattern(option, pattern)
 
 
 async def run_every(interval_s: float, work: Callable[[], object], what: str) -> None:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from models.lifecycle import LoopStatus
 
@@ -64,12 +65,18 @@ class IncidentPage(BaseModel):
 
 
 class CameraStatusOut(BaseModel):
-    state: str = Field(description="connecting, online, stalled or offline; unknown before the first report.")
+    state: str = Field(
+        description="connecting, online, stalled (its server holds the connection or still accepts one, but no "
+        "frame comes: a hung camera) or offline (refused, unreachable, an error, or the stream closed); unknown "
+        "before the first report."
+    )
     since: datetime | None = None
     last_error: str | None = Field(default=None, description="Why the camera is down; never holds credentials.")
     frames_decoded: int = 0
     frames_dropped: int = 0
-    analysed_fps: float | None = None
+    analysed_fps: float | None = Field(
+        default=None, description="Frames analysed per second lately; null unless the camera is online."
+    )
 
 
 class CameraOut(BaseModel):
@@ -121,6 +128,40 @@ class HealthOut(BaseModel):
     last_seq: int = Field(description="Sequence number of the newest live message.")
 
 
+# ------------------------------------------------------------------------------------------ input
+
+
+UNUSABLE_TEXT = re.compile("[\x00\ud800-\udfff]")
+
+
+class InputModel(BaseModel):
+    """A request body: unknown fields are refused, and so is text that cannot be stored or sent back (a NUL, or
+    a lone surrogate like JSON "\\ud800": it cannot be encoded as UTF-8, and once made a 500)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def verify_text_is_unicode(cls, data: Any) -> Any:
+        def walk(value: Any) -> None:
+            if isinstance(value, str):
+                if UNUSABLE_TEXT.search(value):
+                    raise ValueError("text must be valid Unicode without NUL characters")
+            elif isinstance(value, dict):
+                for key, item in value.items():
+                    walk(key)
+                    walk(item)
+            elif isinstance(value, list):
+                for item in value:
+                    walk(item)
+
+        walk(data)
+        return data
+
+
+# Text a step needs must say something: empty or blank is refused by the schema, not only by the service.
+StepText = Annotated[str, StringConstraints(pattern=r"\S")]
+
 # ------------------------------------------------------------------------------------------ closed loop
 
 Reference = Annotated[
@@ -128,20 +169,19 @@ Reference = Annotated[
 ]
 
 
-class TransitionIn(BaseModel):
+class TransitionIn(InputModel):
     """One step of the closed loop. Which fields a step needs: reject → reason; dispatch, redispatch → department
-    or staff; handle, send back → note."""
-
-    model_config = ConfigDict(extra="forbid")
+    or staff; handle, send back → note (a missing one is a 422 naming it). Text fields, when given, are not
+    blank."""
 
     to: LoopStatus = Field(description="The status to move the incident to.")
-    note: str | None = Field(default=None, max_length=4000, description="Free text: feedback, findings.")
-    reason: str | None = Field(default=None, max_length=2000, description="Why it is a false alarm (reject).")
+    note: StepText | None = Field(default=None, max_length=4000, description="Free text: feedback, findings.")
+    reason: StepText | None = Field(default=None, max_length=2000, description="Why it is a false alarm (reject).")
     attachments: list[Reference] = Field(
         default_factory=list, max_length=20, description="References to photos or documents: URLs or API paths."
     )
-    department: str | None = Field(default=None, max_length=128, description="Dispatch target department.")
-    staff: str | None = Field(default=None, max_length=128, description="Dispatch target staff member.")
+    department: StepText | None = Field(default=None, max_length=128, description="Dispatch target department.")
+    staff: StepText | None = Field(default=None, max_length=128, description="Dispatch target staff member.")
     rating: int | None = Field(default=None, ge=1, le=5, description="Evaluation score, 1 to 5 (evaluate).")
 
 

@@ -11,7 +11,9 @@ A decode thread owns the source: it opens it, decodes every frame, samples to `a
 timestamp, and puts sampled frames into a one-slot holder (`DropPolicy`). Any failure makes the
 camera OFFLINE with a redacted reason and schedules a reconnect after a capped, fully jittered
 exponential backoff. A watchdog thread marks a connected camera STALLED when no frame came for
-`stall_timeout_s` (the decode thread cannot: it is blocked in a read). Nothing here raises into the
+`stall_timeout_s` (the decode thread cannot: it is blocked in a read). A read or open that times out while
+the camera's server still accepts TCP connections (a hung server: connections held open, nothing sent) keeps
+the camera STALLED through its reconnects; refused, unreachable or erroring servers are OFFLINE. Nothing here raises into the
 caller's thread after `start()`: a dead camera is never fatal.
 
 Keyframes only (`decode_keyframes_only()`, called by analysis after each frame while a scene is still):
@@ -37,7 +39,13 @@ from ingest.frames import VideoFrame
 from ingest.health import CameraHealth, CameraState
 from ingest.redact import redact_text, redact_url, url_secrets
 from ingest.sampling import FrameSampler
-from ingest.sources import DEFAULT_MAX_KEYFRAME_INTERVAL_S, FrameSource, PyAVSource, SourceError
+from ingest.sources import (
+    DEFAULT_MAX_KEYFRAME_INTERVAL_S,
+    FrameSource,
+    PyAVSource,
+    SourceError,
+    server_accepts_connections,
+)
 
 logger = logging.getLogger(__name__)
 # How long the decode thread waits, after a keyframe handed over while decoding keyframes only, for analysis to
@@ -49,6 +57,9 @@ _LOG_LEVELS = {
     CameraState.STALLED: logging.WARNING,
     CameraState.OFFLINE: logging.WARNING,
 }
+
+
+HUNG_SERVER = "the server accepts connections but sends nothing (hung)"
 
 
 class DropPolicy(StrEnum):
@@ -267,6 +278,7 @@ class CameraStream:
         while not self._stop.is_set():
             self._transition(CameraState.CONNECTING)
             error: str | None = None
+            timed_out = False
             source: FrameSource | None = None
             with self._lock:
                 frames_before = self._frames_decoded
@@ -284,6 +296,7 @@ class CameraStream:
                     error = "stream ended (the server closed the connection)"
             except SourceError as exc:
                 error = redact_text(exc.reason, self._secrets)
+                timed_out = exc.timed_out
             except Exception as exc:  # a bug or an unforeseen library error: report it, keep supervising
                 error = redact_text(f"unexpected error: {type(exc).__name__}: {exc}", self._secrets)
                 logger.error(
@@ -308,9 +321,17 @@ class CameraStream:
                 self._reconnect_attempt += 1
                 attempt = self._reconnect_attempt
             delay = backoff.full_jitter(next(delays))
-            self._transition(CameraState.OFFLINE, error=error)
+            if timed_out and source is not None and source.live and self._server_is_hung():
+                self._transition(CameraState.STALLED, error=f"{error}; {HUNG_SERVER}")
+            else:
+                self._transition(CameraState.OFFLINE, error=error)
             logger.debug("camera %s: reconnect attempt %d in %.2f s", self.camera_id, attempt, delay)
             self._stop.wait(delay)
+
+    def _server_is_hung(self) -> bool:
+        """After a timeout: the camera's server still accepts connections (it holds them and sends nothing, like
+        a process stopped with SIGSTOP or a wedged encoder): stalled, not offline."""
+        return server_accepts_connections(self.url, timeout_s=min(1.0, self.open_timeout_s))
 
     def _pump(self, source: FrameSource) -> None:
         """Decode, sample and hand over frames until the source ends, fails or we stop."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -52,11 +53,35 @@ DEFAULT_MAX_KEYFRAME_INTERVAL_S = 4.0
 
 
 class SourceError(Exception):
-    """A source failed. `reason` is human-readable and redacted: safe for logs and health."""
+    """A source failed. `reason` is human-readable and redacted: safe for logs and health. `timed_out`: the
+    source waited out its open or read timeout (no answer, no data), as opposed to an error it was given."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, *, timed_out: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.timed_out = timed_out
+
+
+DEFAULT_PORTS = {"rtsp": 554, "rtsps": 322, "http": 80, "https": 443, "rtmp": 1935}
+
+
+def server_accepts_connections(url: str, timeout_s: float) -> bool:
+    """Whether the host and port of a network URL accept a TCP connection now. After a timeout this tells a hung
+    camera (its server keeps accepting and holding connections but sends nothing: stalled) from one that is gone
+    (refused, unreachable, no answer to the connection itself: offline). False for files and unknown schemes."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port or DEFAULT_PORTS.get(parts.scheme.lower())
+        host = parts.hostname
+    except ValueError:
+        return False
+    if not host or port is None:
+        return False
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -189,9 +214,7 @@ class PyAVSource:
         except SourceError:
             raise
         except Exception as exc:
-            raise SourceError(
-                self._describe(exc, opening=True, waited_s=time.monotonic() - started)
-            ) from None
+            raise self._failure(exc, opening=True, waited_s=time.monotonic() - started) from None
         if not container.streams.video:
             container.close()
             raise SourceError("invalid data: not a video stream (no video track found)")
@@ -251,15 +274,13 @@ class PyAVSource:
             except StopIteration:
                 return
             except Exception as exc:
-                raise SourceError(
-                    self._describe(exc, opening=False, waited_s=time.monotonic() - started)
-                ) from None
+                raise self._failure(exc, opening=False, waited_s=time.monotonic() - started) from None
             waited_s = time.monotonic() - started
             if self._path is None and waited_s >= _TIMED_OUT_FRACTION * self.read_timeout_s:
                 # FFmpeg's RTSP demuxer answers a timed-out read with a packet it still held, and only the
                 # next read fails: a hung camera would flicker back online and be noticed after 2x the
                 # timeout. A read that waited out (nearly) the whole timeout is a timeout.
-                raise SourceError(f"no data for {waited_s:.1f} s (read timed out)")
+                raise SourceError(f"no data for {waited_s:.1f} s (read timed out)", timed_out=True)
             if self._keyframes_only is not None:
                 want = self._keyframes_only() and self.keyframes_refused is None
                 if want and not self.skipping:
@@ -324,13 +345,22 @@ class PyAVSource:
             return float(1 / rate)
         return _DEFAULT_FRAME_INTERVAL_S
 
-    def _describe(self, exc: Exception, *, opening: bool, waited_s: float) -> str:
-        """A short, redacted, human-readable reason for a PyAV/FFmpeg failure."""
+    def _failure(self, exc: Exception, *, opening: bool, waited_s: float) -> SourceError:
+        return SourceError(
+            self._describe(exc, opening=opening, waited_s=waited_s),
+            timed_out=self._is_timeout(exc, opening=opening, waited_s=waited_s),
+        )
+
+    def _is_timeout(self, exc: Exception, *, opening: bool, waited_s: float) -> bool:
         timeout_s = self.open_timeout_s if opening else self.read_timeout_s
         timed_out = waited_s >= _TIMED_OUT_FRACTION * timeout_s
-        if isinstance(exc, av.error.ExitError | av.error.TimeoutError) or (
+        return isinstance(exc, av.error.ExitError | av.error.TimeoutError) or (
             timed_out and isinstance(exc, av.error.InvalidDataError)
-        ):
+        )
+
+    def _describe(self, exc: Exception, *, opening: bool, waited_s: float) -> str:
+        """A short, redacted, human-readable reason for a PyAV/FFmpeg failure."""
+        if self._is_timeout(exc, opening=opening, waited_s=waited_s):
             # PyAV's timeout interrupts FFmpeg, which reports "Immediate exit requested" or, in the RTSP
             # handshake, "Invalid data found when processing input".
             if opening:

@@ -8,6 +8,7 @@ environment variable NAME, and a missing variable is an error naming the field.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Iterator, Mapping
@@ -17,7 +18,6 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -29,6 +29,7 @@ from pydantic import (
 )
 
 from models.grid import GridTree
+from models.yaml_file import YamlFileError, read_yaml_file
 
 GB28181_ID = re.compile(r"^\d{20}$")
 SLUG_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -63,7 +64,51 @@ class StaffMember(Strict):
 
 class GeoJSONPolygon(Strict):
     type: Literal["Polygon", "MultiPolygon"] = Field(description="GeoJSON geometry type.")
-    coordinates: list[Any] = Field(description="GeoJSON coordinates, [longitude, latitude] order (RFC 7946).")
+    coordinates: list[Any] = Field(
+        description="GeoJSON coordinates, [longitude, latitude] order (RFC 7946): a Polygon is a list of closed "
+        "rings (the outer boundary, then holes), each at least 4 positions with the last equal to the first; a "
+        "MultiPolygon is a list of Polygons. The shape must be valid (no self-intersection), as shapely checks it."
+    )
+
+    @model_validator(mode="after")
+    def verify_geometry(self) -> GeoJSONPolygon:
+        """The coordinates are checked by hand for shape (so the message says which ring or position is wrong),
+        then the geometry by shapely (self-intersections, holes outside the shell, ...)."""
+        from shapely.geometry import shape
+        from shapely.validation import explain_validity
+
+        polygons = [self.coordinates] if self.type == "Polygon" else self.coordinates
+        prefix = "coordinates" if self.type == "Polygon" else None
+        if not polygons:
+            raise ValueError("coordinates: a MultiPolygon needs at least one polygon")
+        for p, polygon in enumerate(polygons):
+            where = prefix or f"coordinates.{p}"
+            if not isinstance(polygon, list) or not polygon:
+                raise ValueError(f"{where}: a polygon is a non-empty list of rings")
+            for r, ring in enumerate(polygon):
+                verify_ring(ring, f"{where}.{r}")
+        geometry = shape(self.model_dump())
+        if not geometry.is_valid:
+            raise ValueError(f"not a valid polygon: {explain_validity(geometry)}")
+        return self
+
+
+def verify_ring(ring: Any, where: str) -> None:
+    """A GeoJSON linear ring: at least 4 [longitude, latitude] positions, closed (the last equals the first)."""
+    if not isinstance(ring, list) or len(ring) < 4:
+        raise ValueError(f"{where}: a ring needs at least 4 positions (the last repeating the first)")
+    for i, position in enumerate(ring):
+        if not (
+            isinstance(position, list)
+            and len(position) in (2, 3)
+            and all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in position)
+        ):
+            raise ValueError(f"{where}.{i}: a position is [longitude, latitude] in numbers")
+        lon, lat = position[0], position[1]
+        if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+            raise ValueError(f"{where}.{i}: longitude must be within ±180 and latitude within ±90 (lon, lat order)")
+    if ring[0][:2] != ring[-1][:2]:
+        raise ValueError(f"{where}: the ring is not closed (its last position must equal its first)")
 
 
 class GridCellConfig(Strict):
@@ -689,6 +734,32 @@ class CameraConfig(Strict):
         "not listed runs at `image_size: auto` (see there).",
     )
 
+    @field_validator("url")
+    @classmethod
+    def verify_stream_url(cls, url: SecretStr) -> SecretStr:
+        """A network URL needs a host and a port in 1-65535 (urllib would only fail on it at the first connect);
+        the message never repeats the URL (it carries credentials). Plain paths and file:// URLs are files."""
+        from urllib.parse import urlsplit
+
+        from ingest.sources import local_path
+
+        value = url.get_secret_value()
+        if not value.strip():
+            raise ValueError("must not be empty")
+        try:
+            if local_path(value) is not None:
+                return url
+            parts = urlsplit(value)
+            port = parts.port
+        except ValueError as error:
+            reason = "the port must be a number from 1 to 65535" if "port" in str(error).lower() else str(error)
+            raise ValueError(f"not a usable stream URL: {reason}") from None
+        if not parts.hostname:
+            raise ValueError(f"not a usable stream URL: a {parts.scheme}:// URL needs a host")
+        if port == 0:
+            raise ValueError("not a usable stream URL: the port must be a number from 1 to 65535")
+        return url
+
     @model_validator(mode="after")
     def verify_zone_and_line_names(self) -> CameraConfig:
         problems = []
@@ -761,6 +832,14 @@ class ServerConfig(Strict):
         default="text",
         description="`json`: one JSON object per log line (for log shippers); `xueliang serve --log-format` "
         "overrides it. Credentials are redacted either way.",
+    )
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        le=64 * 1024 * 1024,
+        description="Largest request body accepted, in bytes (default 1 MiB; the API's bodies are a few KiB). A "
+        "larger one is answered 413 as soon as its Content-Length says so, or, for a chunked body, as soon as the "
+        "bytes read pass the limit; it is never read in full.",
     )
     websocket_resume_days: float = Field(
         default=7,
@@ -875,6 +954,15 @@ class DeliveryConfig(Strict):
             if not ENDPOINT_NAME.match(name):
                 raise ValueError(f"endpoint name {name!r} must be lower-case letters, digits, _ and -")
         return endpoints
+
+
+class ReplaysConfig(Strict):
+    folders: list[Path] = Field(
+        default_factory=list,
+        description="Folders on the server that POST /replays may read clips from: a clip's real path (symlinks "
+        "and `..` resolved) must lie inside one of them, and one outside is refused without saying whether it "
+        "exists. Empty (default): `<store.data_dir>/replays`. The command-line replay reads any file it is given.",
+    )
 
 
 class ClosedLoopConfig(Strict):
@@ -1044,6 +1132,9 @@ class ServiceConfig(Strict):
         description="Delivery of incident changes to the incident system (signed CloudEvents, retried, in order).",
     )
     closed_loop: ClosedLoopConfig = Field(default_factory=ClosedLoopConfig, description="The closed loop's timers.")
+    replays: ReplaysConfig = Field(
+        default_factory=ReplaysConfig, description="Replays through the API (POST /replays): where clips may come from."
+    )
     exports: ExportsConfig = Field(default_factory=ExportsConfig, description="CAP, GeoJSON and Open311 exports.")
     auth: AuthConfig = Field(
         default_factory=AuthConfig,
@@ -1098,6 +1189,11 @@ class ServiceConfig(Strict):
 
     def grid_tree(self) -> GridTree:
         return self._grid_tree
+
+    def replay_folders(self) -> list[Path]:
+        """Where POST /replays may read clips: `replays.folders`, or `<data_dir>/replays`; absolute, resolved."""
+        folders = self.replays.folders or [self.store.data_dir / "replays"]
+        return [folder.resolve() for folder in folders]
 
     @cached_property
     def _grid_tree(self) -> GridTree:
@@ -1172,13 +1268,11 @@ def parse_config(raw: Any, *, source: str | None = None, environ: Mapping[str, s
 
 
 def load_config(path: str | Path, *, environ: Mapping[str, str] | None = None) -> ServiceConfig:
+    """Read, check and parse a config file. The YAML is read within bounds (size, nesting, alias expansion, no
+    duplicate keys: models/yaml_file.py), so no file can hang the service or lose a camera silently."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise ConfigError([f"cannot read the file: {error.strerror}"], str(path)) from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise ConfigError([f"not valid YAML: {error}"], str(path)) from None
+        raw = read_yaml_file(path)
+    except YamlFileError as error:
+        raise ConfigError(error.problems, str(path)) from None
     return parse_config(raw, source=str(path), environ=environ)

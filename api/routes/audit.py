@@ -13,6 +13,7 @@ from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 
 from api.deps import AdminDep, StoreDep
+from api.routes.incidents import QueryTime
 from api.routes.users import ADMIN_ERRORS
 from models import audit
 from models.audit import AuditAction, AuditQuery
@@ -46,8 +47,8 @@ def audit_events(
     actor: Annotated[str | None, Query(max_length=128, description="Only this actor's.")] = None,
     action: Annotated[AuditAction | None, Query(description="Only this action.")] = None,
     target: Annotated[str | None, Query(max_length=256, description="Only those done to this.")] = None,
-    since: Annotated[datetime | None, Query(description="From this time on (inclusive).")] = None,
-    until: Annotated[datetime | None, Query(description="Before this time.")] = None,
+    since: Annotated[QueryTime | None, Query(description="From this time on (inclusive), ISO 8601 with a zone.")] = None,
+    until: Annotated[QueryTime | None, Query(description="Before this time, ISO 8601 with a zone.")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> AuditPage:

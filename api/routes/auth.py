@@ -29,6 +29,7 @@ from api.deps import (
     PrincipalDep,
     StoreDep,
 )
+from api.errors import WITH_BODY, errors
 from api.schemas import ErrorOut, PrincipalOut, TokenOut
 from models import accounts
 from models.accounts import ThrottleKind
@@ -58,14 +59,16 @@ def _token_out(issued: IssuedToken) -> TokenOut:
 @router.post(
     "/token",
     response_model=TokenOut,
-    responses={
-        401: {"model": ErrorOut, "description": "Unknown user or wrong password (the answer does not say which)"},
-        429: {
-            "model": ErrorOut,
-            "description": "Too many failed logins for this user name or from this address: locked out for the "
-            "seconds in Retry-After (the password was not checked)",
+    responses=errors(
+        401,
+        429,
+        described={
+            401: "Unknown user or wrong password (the answer does not say which)",
+            429: "Too many failed logins for this user name or from this address: locked out for the seconds in "
+            "Retry-After (the password was not checked)",
         },
-    },
+    )
+    | WITH_BODY,
 )
 async def login(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
@@ -154,7 +157,7 @@ def logout(
     return Response(status_code=204)
 
 
-@router.get("/me", response_model=PrincipalOut, responses=NOT_AUTHENTICATED)
+@router.get("/me", response_model=PrincipalOut, responses=errors(401))
 def me(principal: PrincipalDep) -> PrincipalOut:
     """Who the credentials belong to: name, role, and the grid subtree they may see."""
     return PrincipalOut(name=principal.name, role=principal.role.value, grid=principal.grid, kind=principal.kind)

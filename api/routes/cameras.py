@@ -7,6 +7,7 @@ from fastapi import APIRouter, HTTPException, Response
 from analytics.rules import analysis_fps
 from api.auth import Principal
 from api.deps import ConfigDep, GridTreeDep, LineCountsDep, PrincipalDep, StoreDep, ThumbnailsDep
+from api.errors import errors
 from api.schemas import CameraLinesOut, CameraOut, CameraStatusOut, GridRefOut, LineCountOut
 from models.config import ServiceConfig
 from models.grid import GridTree
@@ -56,7 +57,7 @@ def list_cameras(config: ConfigDep, store: StoreDep, tree: GridTreeDep, principa
 @router.get(
     "/{camera_id}",
     response_model=CameraOut,
-    responses={404: {"description": "Unknown camera, or one outside the caller's grid subtree"}},
+    responses=errors(404, described={404: "Unknown camera, or one outside the caller's grid subtree"}),
 )
 def get_camera(
     camera_id: str, config: ConfigDep, store: StoreDep, tree: GridTreeDep, principal: PrincipalDep
@@ -71,7 +72,7 @@ def get_camera(
     response_class=Response,
     responses={
         200: {"content": {"image/jpeg": {}}, "description": "The camera's latest analysed frame, downscaled"},
-        404: {"description": "Unknown camera, one outside the caller's grid subtree, or no frame analysed yet"},
+        **errors(404, described={404: "Unknown camera, one outside the caller's grid subtree, or no frame yet"}),
     },
 )
 def get_thumbnail(camera_id: str, config: ConfigDep, principal: PrincipalDep, thumbnails: ThumbnailsDep) -> Response:

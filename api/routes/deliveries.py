@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from api import audit, delivery
 from api.deps import AddressDep, ConfigDep, PrincipalDep, StoreDep
+from api.errors import errors
 from models.audit import AuditAction
 from models.lifecycle import Role
 from models.outbox import Delivery, DeliveryState, NotDeadError
@@ -24,7 +25,12 @@ def require_admin(principal: PrincipalDep) -> None:
         raise HTTPException(403, "delivery administration is for admins")
 
 
-router = APIRouter(prefix="/deliveries", tags=["deliveries"], dependencies=[Depends(require_admin)])
+router = APIRouter(
+    prefix="/deliveries",
+    tags=["deliveries"],
+    dependencies=[Depends(require_admin)],
+    responses=errors(401, 403, described={403: "Not an admin"}),
+)
 
 
 class DeliveryOut(BaseModel):
@@ -124,7 +130,7 @@ def dead_letters(
 @router.post(
     "/dead-letters/{delivery_id}/redeliver",
     response_model=DeliveryOut,
-    responses={404: {"description": "Unknown delivery"}, 409: {"description": "Not a dead letter"}},
+    responses=errors(404, 409, described={404: "Unknown delivery", 409: "Not a dead letter, or its endpoint is no longer configured"}),
 )
 def redeliver(
     store: StoreDep,

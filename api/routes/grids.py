@@ -6,14 +6,13 @@ from fastapi import APIRouter, HTTPException
 
 from api.auth import Principal
 from api.deps import GridTreeDep, PrincipalDep
+from api.errors import errors
 from api.schemas import GridNodeOut
 from models.grid import GridTree
 
 router = APIRouter(prefix="/grids", tags=["grids"])
 
-NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"description": "Unknown grid cell, or one outside the caller's grid subtree"}
-}
+NOT_FOUND = errors(404, described={404: "Unknown grid cell, or one outside the caller's grid subtree"})
 
 
 def _visible_cell(tree: GridTree, principal: Principal, code: str | None) -> str:

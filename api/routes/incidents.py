@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -8,11 +9,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from fastapi.responses import FileResponse
+from pydantic import BeforeValidator
 
 from api import audit
 from api.auth import OutsideScope, Principal
 from api.cap import CAP_MEDIA_TYPE, cap_alert
 from api.deps import AddressDep, ConfigDep, GridTreeDep, JournalDep, NowDep, PrincipalDep, StoreDep, WriterDep
+from api.errors import WITH_BODY, errors, invalid
 from api.schemas import (
     ConflictOut,
     IncidentDetailOut,
@@ -31,10 +34,19 @@ from models.views import incident_feature_collection, incident_view, transition_
 router = APIRouter(prefix="/incidents", tags=["incidents"])
 
 GridCode = Annotated[str, Query(pattern=r"^\d{1,32}$", description="Grid cell code; its whole subtree matches.")]
+NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def iso_time_only(value: Any) -> Any:
+    """pydantic reads a number as a Unix time (`opened_to=0.5` was 1970); the OpenAPI says an RFC 3339 time."""
+    if isinstance(value, str) and NUMBER.fullmatch(value.strip()):
+        raise ValueError("must be an ISO 8601 time with a zone (e.g. 2026-01-01T00:00:00Z), not a number")
+    return value
+
+
+QueryTime = Annotated[datetime, BeforeValidator(iso_time_only)]
 GEOJSON_MEDIA_TYPE = "application/geo+json"
-NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"description": "Unknown incident, or one outside the caller's grid subtree"}
-}
+NOT_FOUND = errors(404, described={404: "Unknown incident, or one outside the caller's grid subtree"})
 
 
 @dataclass(frozen=True)
@@ -61,15 +73,15 @@ def incident_query(
     category: Annotated[str | None, Query(max_length=64, description="Event category code.")] = None,
     status: Annotated[str | None, Query(max_length=32, description="Closed-loop status, e.g. reported.")] = None,
     camera: Annotated[str | None, Query(max_length=64, description="Camera id.")] = None,
-    opened_from: Annotated[datetime | None, Query(description="Opened at or after (ISO 8601).")] = None,
-    opened_to: Annotated[datetime | None, Query(description="Opened before (ISO 8601).")] = None,
+    opened_from: Annotated[QueryTime | None, Query(description="Opened at or after (ISO 8601).")] = None,
+    opened_to: Annotated[QueryTime | None, Query(description="Opened before (ISO 8601).")] = None,
     include_tests: Annotated[bool, Query(description="Include incidents raised by replays.")] = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> IncidentQuery:
     grid_code = scoped_grid(principal, tree, grid)
     if category is not None and category not in config.event_categories:
-        raise HTTPException(422, f"unknown event category {category!r}")
+        raise invalid(("query", "category"), f"unknown event category {category!r}")
     filters = {
         "grid_code": grid_code,
         "category_code": category,
@@ -89,11 +101,11 @@ def scoped_grid(principal: Principal, tree: GridTreeDep, grid: str | None) -> st
     """The grid filter for this caller: `grid` within its subtree (an ancestor narrows to the subtree); 422 for a
     cell that does not exist or that the caller may not see (the two cannot be told apart)."""
     if grid is not None and tree.get(grid) is None:
-        raise HTTPException(422, f"unknown grid cell {grid!r}")
+        raise invalid(("query", "grid"), f"unknown grid cell {grid!r}")
     try:
         return principal.narrow(grid)
     except OutsideScope:
-        raise HTTPException(422, f"unknown grid cell {grid!r}") from None
+        raise invalid(("query", "grid"), f"unknown grid cell {grid!r}") from None
 
 
 def utc_query(name: str, value: datetime | None) -> datetime | None:
@@ -102,11 +114,11 @@ def utc_query(name: str, value: datetime | None) -> datetime | None:
     if value is None:
         return None
     if value.tzinfo is None or value.utcoffset() is None:
-        raise HTTPException(422, f"{name} needs a time zone (e.g. 2026-01-01T00:00:00Z)")
+        raise invalid(("query", name), f"{name} needs a time zone (e.g. 2026-01-01T00:00:00Z)")
     try:
         return value.astimezone(UTC)
     except OverflowError:
-        raise HTTPException(422, f"{name} is out of range once converted to UTC") from None
+        raise invalid(("query", name), f"{name} is out of range once converted to UTC") from None
 
 
 def visible_incident(store: Store, principal: Principal, incident_id: str) -> Incident:
@@ -162,7 +174,7 @@ def get_incident(incident_id: str, store: StoreDep, principal: PrincipalDep, now
 @router.get(
     "/{incident_id}/snapshot",
     response_class=FileResponse,
-    responses={200: {"content": {"image/jpeg": {}}}, 404: {"description": "Unknown incident or no snapshot"}},
+    responses={200: {"content": {"image/jpeg": {}}}, **errors(404, described={404: "Unknown incident or no snapshot"})},
 )
 def get_snapshot(incident_id: str, store: StoreDep, principal: PrincipalDep) -> FileResponse:
     """The evidence JPEG: the frame that best shows the incident, with its detections boxed."""
@@ -205,12 +217,19 @@ def list_transitions(incident_id: str, store: StoreDep, principal: PrincipalDep)
     "/{incident_id}/transitions",
     response_model=TransitionResultOut,
     status_code=201,
-    responses={
-        403: {"description": "The caller's role may not take this step"},
-        409: {"model": ConflictOut, "description": "No such step from the current status; lists the allowed ones"},
-        422: {"description": "The step needs a field that was not given (reason, department/staff, note)"},
-        **NOT_FOUND,
-    },
+    responses=errors(
+        403,
+        404,
+        409,
+        described={
+            403: "The caller's role may not take this step",
+            404: NOT_FOUND[404]["description"],
+            409: "No such step from the current status; lists the allowed ones",
+            422: "A malformed body, or the step needs a field that was not given (reason, department/staff, note)",
+        },
+        models={409: ConflictOut},
+    )
+    | WITH_BODY,
 )
 def take_step(
     incident_id: str,
@@ -247,7 +266,9 @@ def take_step(
     except lifecycle.RoleNotAllowed as error:
         raise HTTPException(403, str(error)) from None
     except lifecycle.MissingFields as error:
-        raise HTTPException(422, str(error)) from None
+        # a step that needs a department or a staff member ("target") names the department field
+        field = "department" if error.missing[0] is lifecycle.Requirement.TARGET else error.missing[0].value
+        raise invalid(("body", field), str(error)) from None
     step_done = result.transition
     audit.record(
         store,

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Query
 
 from api.deps import ConfigDep, GridTreeDep, PrincipalDep, StoreDep
+from api.errors import errors, invalid
 from api.open311 import OPEN311_CLOSED_STATUSES, OPEN311_OPEN_STATUSES, open311_request, open311_service
-from api.routes.incidents import GridCode, scoped_grid, utc_query, visible_incident
+from api.routes.incidents import GridCode, QueryTime, scoped_grid, utc_query, visible_incident
 from api.schemas import Open311RequestOut, Open311ServiceOut
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
@@ -31,8 +31,8 @@ def requests(
         str | None, Query(max_length=4000, description="Comma-separated request ids; other filters are ignored.")
     ] = None,
     service_code: Annotated[str | None, Query(max_length=64, description="An event category code.")] = None,
-    start_date: Annotated[datetime | None, Query(description="Requested (opened) at or after.")] = None,
-    end_date: Annotated[datetime | None, Query(description="Requested (opened) before.")] = None,
+    start_date: Annotated[QueryTime | None, Query(description="Requested (opened) at or after.")] = None,
+    end_date: Annotated[QueryTime | None, Query(description="Requested (opened) before.")] = None,
     status: Annotated[Literal["open", "closed"] | None, Query(description="open or closed.")] = None,
     grid: GridCode | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -46,7 +46,7 @@ def requests(
         items, _ = store.list_incidents(grid_code=grid_code, ids=ids, include_tests=True, limit=500)
         return [open311_request(i, base_url) for i in items]
     if service_code is not None and service_code not in config.event_categories:
-        raise HTTPException(422, f"unknown service_code {service_code!r}")
+        raise invalid(("query", "service_code"), f"unknown service_code {service_code!r}")
     statuses = {"open": OPEN311_OPEN_STATUSES, "closed": OPEN311_CLOSED_STATUSES}.get(status or "")
     items, _ = store.list_incidents(
         grid_code=grid_code,
@@ -63,7 +63,7 @@ def requests(
 @router.get(
     "/requests/{service_request_id}.json",
     response_model=list[Open311RequestOut],
-    responses={404: {"description": "Unknown request, or one outside the caller's grid subtree"}},
+    responses=errors(404, described={404: "Unknown request, or one outside the caller's grid subtree"}),
 )
 def request(
     service_request_id: str, store: StoreDep, config: ConfigDep, principal: PrincipalDep

@@ -7,16 +7,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from analytics.replay import ReplayInputError, parse_speed
 from analytics.replay_service import ReplayJob, ReplayQueueFullError, ReplayService
 from api.auth import Principal
 from api.deps import ConfigDep, PrincipalDep, StoreDep
-from api.schemas import IncidentOut
+from api.errors import WITH_BODY, errors, invalid
+from api.schemas import IncidentOut, InputModel
 from models.lifecycle import Role
 from models.store import Store
 from models.views import incident_view
@@ -24,9 +25,7 @@ from models.views import incident_view
 router = APIRouter(prefix="/replays", tags=["replays"])
 
 SUBMITTING_ROLES = frozenset({Role.ADMIN, Role.OPERATOR})
-UNKNOWN_REPLAY: dict[int | str, dict[str, Any]] = {
-    404: {"description": "Unknown replay, or one of a camera outside the caller's grid subtree"}
-}
+UNKNOWN_REPLAY = errors(404, described={404: "Unknown replay, or one of a camera outside the caller's grid subtree"})
 
 
 def _replays(request: Request) -> ReplayService:
@@ -45,10 +44,8 @@ def require_submitter(principal: PrincipalDep) -> Principal:
 SubmitterDep = Annotated[Principal, Depends(require_submitter)]
 
 
-class ReplayIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    clip: str = Field(min_length=1, max_length=4096, description="The clip's absolute path on the server.")
+class ReplayIn(InputModel):
+    clip: str = Field(min_length=1, max_length=4096, description="The clip's absolute path on the server, inside one of the configured replay folders (replays.folders).")
     camera: str = Field(
         min_length=1, max_length=64, description="The configured camera whose zones, rules and fps the replay uses."
     )
@@ -135,11 +132,15 @@ def _visible_job(replays: ReplayService, job_id: str, principal: Principal) -> R
     "",
     response_model=ReplayOut,
     status_code=202,
-    responses={
-        403: {"description": "The caller's role may not run replays"},
-        422: {"description": "Missing or unreadable clip, unknown camera, bad speed"},
-        429: {"description": "Too many replays waiting"},
-    },
+    responses=errors(
+        403,
+        429,
+        described={
+            403: "The caller's role may not run replays",
+            422: "Missing or unreadable clip, one outside the replay folders, unknown camera, bad speed",
+        },
+    )
+    | WITH_BODY,
 )
 def submit_replay(
     body: ReplayIn, replays: ReplaysDep, store: StoreDep, config: ConfigDep, principal: SubmitterDep
@@ -148,12 +149,15 @@ def submit_replay(
     GET /replays/{id} and on the websocket (its incidents are `is_test`)."""
     camera = config.cameras.get(body.camera)
     if camera is None or not principal.sees(config.camera_grid_cell(body.camera)):
-        raise HTTPException(422, f"unknown camera {body.camera!r}")
+        raise invalid(("body", "camera"), f"unknown camera {body.camera!r}")
     try:
         speed = parse_speed(body.speed)
+    except ReplayInputError as error:
+        raise invalid(("body", "speed"), str(error)) from None
+    try:
         job = replays.submit(Path(body.clip), body.camera, speed=speed, submitted_by=principal.name)
     except ReplayInputError as error:
-        raise HTTPException(422, str(error)) from None
+        raise invalid(("body", "clip"), str(error)) from None
     except ReplayQueueFullError as error:
         raise HTTPException(429, str(error)) from None
     return replay_out(job, store, with_incidents=False)

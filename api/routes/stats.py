@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
 from api.deps import GridTreeDep, NowDep, PrincipalDep, StoreDep
-from api.routes.incidents import GridCode, scoped_grid, utc_query
+from api.routes.incidents import GridCode, QueryTime, scoped_grid, utc_query
 from api.schemas import StatsOut
 from models.stats import stats_view
 
@@ -20,8 +19,8 @@ def incident_stats(
     principal: PrincipalDep,
     now: NowDep,
     grid: GridCode | None = None,
-    opened_from: Annotated[datetime | None, Query(description="Opened at or after (ISO 8601).")] = None,
-    opened_to: Annotated[datetime | None, Query(description="Opened before (ISO 8601).")] = None,
+    opened_from: Annotated[QueryTime | None, Query(description="Opened at or after (ISO 8601).")] = None,
+    opened_to: Annotated[QueryTime | None, Query(description="Opened before (ISO 8601).")] = None,
 ) -> dict[str, Any]:
     """Counts over the incidents opened in the time range in a grid subtree (the caller's, or a cell within it),
     test incidents left out: by grid cell (each cell's whole subtree), category and status; overdue; the

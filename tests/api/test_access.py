@@ -254,7 +254,9 @@ def test_a_grid_filter_outside_the_subtree_is_like_an_unknown_cell(world: World,
     response = world.client.get(path, params={"grid": STREET_LINGYIN}, headers=world.as_user("beishan"))
 
     assert response.status_code == 422
-    assert "unknown grid cell" in response.json()["detail"]
+    assert response.json()["detail"] == [
+        {"loc": ["query", "grid"], "msg": f"unknown grid cell {STREET_LINGYIN!r}", "type": "value_error"}
+    ]
 
 
 def test_cameras_and_grids_keep_to_the_callers_subtree(world: World) -> None:

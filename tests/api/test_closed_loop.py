@@ -130,7 +130,8 @@ def test_a_step_without_what_it_needs_is_422(
     response = post_step(client, incident, **body)
 
     assert response.status_code == 422
-    assert needs in response.json()["detail"]
+    [problem] = response.json()["detail"]  # the documented shape: a list of {loc, msg, type}
+    assert problem["loc"] == ["body", needs]
 
 
 @pytest.mark.parametrize(

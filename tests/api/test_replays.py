@@ -4,6 +4,7 @@ the API's own store and websocket. Replay incidents are test incidents: on the w
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,13 +13,29 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from ingest.demo.footage import fire_clip
-from models.config import ServiceConfig
+from models.config import ReplaysConfig, ServiceConfig
 from models.push import LocalBroker
 from tests.api.access import FakeClock, bearer
-from tests.api.camera_feed import CAM_FIRE_LANE, CAM_YUQUAN, CELL_FIRE_LANE
+from tests.api.camera_feed import CAM_FIRE_LANE, CAM_YUQUAN, CELL_FIRE_LANE, demo_config
 from tests.api.live_client import next_message
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def clips(tmp_path: Path) -> Path:
+    """A replay folder of the test's own, holding a file that is not a video."""
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    (folder / "notes.mp4").write_text("not a video")
+    return folder
+
+
+@pytest.fixture
+def config(tmp_path: Path, clips: Path) -> ServiceConfig:
+    """The demo config with two replay folders: the footage cache (the fire clip) and the test's own."""
+    config = demo_config(tmp_path)
+    return config.model_copy(update={"replays": ReplaysConfig(folders=[fire_clip().parent, clips])})
 
 
 @pytest.fixture
@@ -85,23 +102,29 @@ def test_a_replay_can_be_cancelled(client):
 @pytest.mark.parametrize(
     ("body", "status", "detail"),
     [
-        ({"clip": "/no/such/clip.mp4", "camera": CAM_FIRE_LANE}, 422, "clip not found"),
+        ({"clip": "CLIPS/no-such-clip.mp4", "camera": CAM_FIRE_LANE}, 422, "clip not found"),
         ({"clip": "relative/clip.mp4", "camera": CAM_FIRE_LANE}, 422, "absolute path"),
-        ({"clip": "/", "camera": CAM_FIRE_LANE}, 422, "clip not found"),  # a folder
-        ({"clip": __file__, "camera": CAM_FIRE_LANE}, 422, "not a readable video"),
+        ({"clip": "CLIPS", "camera": CAM_FIRE_LANE}, 422, "clip not found"),  # a folder
+        ({"clip": "CLIPS/notes.mp4", "camera": CAM_FIRE_LANE}, 422, "not a readable video"),
+        # outside the replay folders: the same answer whether the file exists or not
+        ({"clip": __file__, "camera": CAM_FIRE_LANE}, 422, "must be in a replay folder"),
+        ({"clip": "/no/such/clip.mp4", "camera": CAM_FIRE_LANE}, 422, "must be in a replay folder"),
         ({"clip": "FIRE", "camera": "nope"}, 422, "unknown camera 'nope'"),
         ({"clip": "FIRE", "camera": CAM_FIRE_LANE, "speed": "warp"}, 422, "speed must be"),
         ({"clip": "FIRE", "camera": CAM_FIRE_LANE, "colour": "red"}, 422, None),
         ({"camera": CAM_FIRE_LANE}, 422, None),
     ],
 )
-def test_bad_submissions_are_4xx(client, body, status, detail):
+def test_bad_submissions_are_4xx(client, clips, body, status, detail):
     if body.get("clip") == "FIRE":
         body = {**body, "clip": str(fire_clip())}
+    if body.get("clip", "").startswith("CLIPS"):
+        body = {**body, "clip": body["clip"].replace("CLIPS", str(clips), 1)}
     response = client.post("/replays", json=body)
     assert response.status_code == status, response.text
     if detail is not None:
-        assert detail in response.json()["detail"]
+        [problem] = response.json()["detail"]
+        assert detail in problem["msg"] and problem["loc"][0] == "body"
 
 
 def test_who_may_run_and_see_replays(app, client, anonymous, config, clock):
@@ -112,7 +135,10 @@ def test_who_may_run_and_see_replays(app, client, anonymous, config, clock):
     assert client.post("/replays", json={"clip": clip, "camera": CAM_FIRE_LANE}, headers=viewer).status_code == 403
     lingyin = bearer(config, "lingyin", clock())  # an operator of the other street: the fire lane is not there
     outside = client.post("/replays", json={"clip": clip, "camera": CAM_FIRE_LANE}, headers=lingyin)
-    assert outside.status_code == 422 and "unknown camera" in outside.json()["detail"]
+    assert outside.status_code == 422
+    assert outside.json()["detail"] == [
+        {"loc": ["body", "camera"], "msg": f"unknown camera {CAM_FIRE_LANE!r}", "type": "value_error"}
+    ]
     mine = client.post("/replays", json={"clip": clip, "camera": CAM_YUQUAN, "speed": "max"}, headers=lingyin)
     assert mine.status_code == 202
     beishan = bearer(config, "beishan", clock())

@@ -1,8 +1,22 @@
-"""Property-based requests generated from the OpenAPI document (schemathesis), as the demo admin: whatever the
-parameters and bodies, no route answers with a server error. Bounded to a few examples per operation (< 60 s)."""
+"""Property-based requests generated from the OpenAPI document (schemathesis), as the demo admin: the document is
+true. Whatever the parameters and bodies, every answer is documented for its route (status code), has the
+documented body (response schema) and content type, and is never a server error; a request the schema calls
+invalid is refused (negative data rejection: `opened_to=0.5` was taken as a date). Bounded to a few examples per
+operation (about a minute on 2 cores).
+
+Not checked: positive data acceptance (every schema-valid request answered 2xx/404). The schema cannot say which
+grid cells, categories or cameras exist, which fields a closed-loop step needs (that depends on the incident's
+current status), or which clip paths lie in the replay folders, without publishing the district's lists in the open
+/openapi.json; those are answered 422 naming the field, and the 422 is documented.
+
+A new route passes when it declares what it can answer: `responses=errors(404, 409, ...)` (api/errors.py; 401 comes
+from the router for authenticated routes, 422 from FastAPI for routes with parameters), `WITH_BODY` when it takes a
+body, `response_model=` for its 2xx body, and raises `invalid(loc, msg)` (not `HTTPException(422, ...)`) for a 422
+of its own."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -10,6 +24,14 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
+from schemathesis.checks import (
+    content_type_conformance,
+    negative_data_rejection,
+    not_a_server_error,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from api.app import create_app
 from models.push import LocalBroker, PushJournal
@@ -17,7 +39,16 @@ from models.store import Store
 from tests.api.access import FakeClock, bearer
 from tests.api.camera_feed import CAM_FIRE_LANE, CAM_WALKWAY, T0, CameraFeed, demo_config, minutes
 
-EXAMPLES_PER_OPERATION = 15
+# XL_SCHEMATHESIS_EXAMPLES=200 for a deeper run by hand (80 per operation: ~45 s here, all green)
+EXAMPLES_PER_OPERATION = int(os.environ.get("XL_SCHEMATHESIS_EXAMPLES", "15"))
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    response_headers_conformance,
+    negative_data_rejection,
+]
 
 
 @pytest.fixture(scope="module")
@@ -41,9 +72,7 @@ def api_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[schem
 # schemathesis' own pytest integration (`from_fixture` + `parametrize`) does not run under pytest 9, so the cases
 # are drawn with hypothesis directly, operation by operation, valid (positive) and invalid (negative) ones.
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
-def test_no_request_makes_a_server_error(
-    api_schema: tuple[schemathesis.BaseSchema, str], mode: GenerationMode
-) -> None:
+def test_every_answer_is_the_documented_one(api_schema: tuple[schemathesis.BaseSchema, str], mode: GenerationMode) -> None:
     schema, incident_id = api_schema
     # Not POST /auth/logout: it would end the admin's session and every later case would only see 401s
     # (logout is tested in tests/api/test_accounts.py).
@@ -64,12 +93,11 @@ def test_no_request_makes_a_server_error(
             suppress_health_check=list(HealthCheck),
             database=None,
         )
-        def no_server_error(case: schemathesis.Case) -> None:
-            response = case.call()
-            assert response.status_code < 500, f"{case.method} {case.formatted_path}: {response.status_code}"
+        def answers_as_documented(case: schemathesis.Case) -> None:
+            case.call_and_validate(checks=CHECKS)
 
         try:
-            no_server_error()
+            answers_as_documented()
         except Unsatisfiable:
             # an operation with nothing to get wrong (no parameters, no body) has no negative cases
             assert mode is GenerationMode.NEGATIVE, operation.label

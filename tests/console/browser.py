@@ -106,12 +106,14 @@ class Browser:
         return path
 
     def errors(self) -> list[str]:
-        """Uncaught script errors of the page (failed requests, e.g. a 404 thumbnail or a fetch while the network
-        is down, are the console's to handle and not counted)."""
+        """Uncaught script errors of the page, and anything the Content-Security-Policy refused (a script, a
+        style, an image, a connection); failed requests, e.g. a 404 thumbnail or a fetch while the network is
+        down, are the console's to handle and not counted."""
         return [
             entry["message"]
             for entry in self.driver.get_log("browser")
-            if entry["level"] == "SEVERE" and "Uncaught" in entry["message"]
+            if entry["level"] == "SEVERE"
+            and ("Uncaught" in entry["message"] or "Content Security Policy" in entry["message"])
         ]
 
     def quit(self) -> None:

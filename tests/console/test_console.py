@@ -372,11 +372,24 @@ def test_rejecting_a_false_alarm_needs_a_reason_and_counts_on_the_dashboard(worl
     beishan.wait(lambda: beishan.text('[data-tile="false_rate"] .tile-value') == "50%", "false-alarm rate")
     with api_as(world["service"], "beishan") as api:
         stats = api.get("/stats").json()
-    assert beishan.text('[data-tile="total"] .tile-value') == str(stats["total"])
-    assert beishan.text('[data-tile="overdue"] .tile-value') == "0"
-    by_category = beishan.text("#dash-by-category")
-    assert "火灾隐患" in by_category and "人员聚集" in by_category
-    assert "宝石山第二网格" in beishan.text("#dash-by-grid") and "灵隐" not in beishan.text("#dash-by-grid")
+    # one snapshot of the page: the dashboard redraws itself on each incident change (an element read one at a
+    # time may be replaced in between, and read as empty)
+    shown = beishan.js(
+        "const q = (css) => document.querySelector(css)?.textContent ?? '';"
+        "return {total: q('[data-tile=\"total\"] .tile-value'), overdue: q('[data-tile=\"overdue\"] .tile-value'),"
+        " category: q('#dash-by-category'), grid: q('#dash-by-grid')}"
+    )
+    assert shown["total"] == str(stats["total"]) and shown["overdue"] == "0", shown
+    assert "火灾隐患" in shown["category"] and "人员聚集" in shown["category"], shown
+    assert "宝石山第二网格" in shown["grid"] and "灵隐" not in shown["grid"], shown
+    # the bars' widths are styles set from script: the CSP (no 'unsafe-inline') must let them through, and each
+    # bar is drawn at its share of the cell (a blocked style leaves a full-width block)
+    bars = beishan.js(
+        "return [...document.querySelectorAll('#dash-by-category .bar')]"
+        ".map(b => [b.style.width, b.offsetWidth / b.parentElement.clientWidth])"
+    )
+    assert bars and all(width.endswith("%") for width, _ in bars), bars
+    assert all(abs(float(width[:-1]) / 100 - drawn) < 0.05 for width, drawn in bars), bars
     beishan.screenshot("08-dashboard")
 
 
