@@ -1,5 +1,8 @@
 """Where a camera pipeline's events go: one incident per ongoing situation, snapshot on disk, stored, pushed.
 
+Each incident opened on a frame asks `clips` (analytics/clips.py), when given, for its event clip; once written,
+`attach_clip` records it on the incident.
+
 Incidents left open by a previous run are adopted: if the same rule on the same camera opens again, the
 incident continues; if the rule stays idle for its grace period, it is closed.
 """
@@ -12,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from analytics.clips import ClipRecorder, ClipRequest
 from analytics.events import Event, EventPhase
 from analytics.evidence import render_snapshot, save_snapshot
 from analytics.incident_builder import IncidentBuilder
@@ -49,6 +53,7 @@ class IncidentSink:
         self._adopted: dict[tuple[str, str], _Adopted] = {}
         self._lock = threading.Lock()
         self._published: dict[str, tuple[CameraState, str | None]] = {}  # last pushed (state, error) per camera
+        self.clips: ClipRecorder | None = None  # set by the service when clips are enabled
 
     def adopt_open_incidents(self) -> int:
         """Take over the incidents a previous run left open (only for cameras still configured)."""
@@ -83,10 +88,31 @@ class IncidentSink:
             if event.evidence is not None and phase is not EventPhase.CLOSED:
                 incident = self._with_snapshot(incident, event)
             self.journal.incident(incident, MESSAGE_TYPE[phase], incident_view)
+            if phase is EventPhase.OPENED and event.evidence is not None and self.clips is not None:
+                self.clips.request(
+                    incident_id=incident.id, camera_id=event.camera_id, rule=event.rule, opened_at=event.timestamp
+                )
             if phase is EventPhase.CLOSED:
                 self._open.pop(key, None)
             else:
                 self._open[key] = incident
+            return incident
+
+    def attach_clip(self, request: ClipRequest, path: Path) -> Incident | None:
+        """Record a written clip on its incident (open or already ended) and push `incident.updated` with its
+        `clip_url` (delivered like any change)."""
+        key = (request.camera_id, request.rule)
+        with self._lock:
+            current = self._open.get(key)
+            if current is not None and current.id == request.incident_id:
+                incident = current.model_copy(update={"clip_path": str(path)})
+                self._open[key] = incident
+            else:
+                stored = self.journal.store.get_incident(request.incident_id)
+                if stored is None:
+                    return None
+                incident = stored.model_copy(update={"clip_path": str(path)})
+            self.journal.incident(incident, MESSAGE_TYPE[EventPhase.UPDATED], incident_view)
             return incident
 
     def settle_adopted(self, camera_id: str, rule: str, state: RuleState, now: float, grace_s: float) -> None:

@@ -28,6 +28,7 @@ from pydantic import (
     model_validator,
 )
 
+from models.clips_config import ClipsConfig
 from models.grid import GridTree
 
 GB28181_ID = re.compile(r"^\d{20}$")
@@ -994,6 +995,9 @@ class ServiceConfig(Strict):
         description="Users and API keys; without any, nobody can use the API (only /healthz is open).",
     )
     audit: AuditConfig = Field(default_factory=AuditConfig, description="The audit log (who did what).")
+    clips: ClipsConfig = Field(
+        default_factory=ClipsConfig, description="Event clips: the video around each incident (models/clips_config.py)."
+    )
 
     @field_validator("cameras")
     @classmethod
