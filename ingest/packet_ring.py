@@ -33,8 +33,8 @@ from pathlib import Path
 
 import av
 
-# Per packet: the bytes object, the dataclass and the deque slot (measured in bench/clips: ~200 bytes).
-PACKET_OVERHEAD_BYTES = 200
+# Per packet beyond its payload: the bytes object, the dataclass and the deque slot (bench/clips: ~350 bytes).
+PACKET_OVERHEAD_BYTES = 350
 
 
 class StreamFormat:
