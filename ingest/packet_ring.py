@@ -7,7 +7,8 @@
     write_mp4(clip, Path("clip.mp4"))                  # remuxed, never re-encoded; moov first (faststart)
 
 Each packet is stamped with the wall clock when it was demuxed (a live camera's frame is stamped the same way
-when it is decoded, right after, so clip times and incident times share one clock). The ring keeps whole GOPs: it
+when it is decoded, right after, so clip times and incident times share one clock), backdated where packets came
+in a burst (the probe buffer at a connection) so that stamps never run ahead of the stream's own timing. The ring keeps whole GOPs: it
 starts at a keyframe, and evicts from the oldest keyframe to the next, while what it holds spans more than
 `max_seconds` or weighs more than `max_bytes`. Packets of a GOP whose keyframe was never seen (the start of a
 connection) are dropped: they cannot be decoded.
@@ -20,6 +21,7 @@ closes at a reconnect (a PyAV input stream does not).
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import tempfile
@@ -115,7 +117,27 @@ class PacketRing:
         with self._lock:
             self._packets.append(kept)
             self._bytes += len(kept.data) + PACKET_OVERHEAD_BYTES
+            self._backdate_locked()
             self._evict_locked()
+
+    def _backdate_locked(self) -> None:
+        """Keep arrival times consistent with the stream's own timing: no packet is stamped later than the newest
+        one's arrival minus the stream time between them. At a connection, FFmpeg hands over the second of packets it
+        buffered while probing all at once; stamped as they came, that second would shrink to nothing and a clip of
+        `pre_s` would hold a second more than asked. In steady flow this stops at the packet before."""
+        newest = self._packets[-1]
+        newest_ts = _stamp(newest)
+        if newest_ts is None:
+            return
+        for index in range(len(self._packets) - 2, -1, -1):
+            packet = self._packets[index]
+            ts = _stamp(packet)
+            if packet.stream_format is not newest.stream_format or ts is None:
+                return
+            latest = newest.at - float((newest_ts - ts) * newest.time_base)
+            if packet.at <= latest:
+                return
+            self._packets[index] = dataclasses.replace(packet, at=latest)
 
     def _evict_locked(self) -> None:
         """Drop the oldest GOPs while over a bound; never the GOP that holds the newest packet."""
@@ -190,6 +212,11 @@ def write_mp4(clip: ClipPackets, path: Path) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _stamp(packet: RingPacket) -> int | None:
+    """The packet's decode timestamp (its order in the stream), else its pts."""
+    return packet.dts if packet.dts is not None else packet.pts
 
 
 def _origin(clip: ClipPackets) -> int:

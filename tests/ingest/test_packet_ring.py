@@ -118,3 +118,35 @@ def test_a_clip_that_cannot_be_written_leaves_nothing_behind(tmp_path, clip_file
     blocked.write_text("not a directory")
     with pytest.raises(OSError):
         write_mp4(clip, blocked / "c.mp4")
+
+
+def test_a_camera_stream_fills_its_ring_with_the_packets_it_demuxes(clip_file):
+    from ingest.camera_stream import CameraStream
+
+    ring = PacketRing(max_seconds=60, max_bytes=2**30)
+    camera = CameraStream("cam", str(clip_file), analysis_fps=2, realtime=False, packet_ring=ring)
+    camera.start()
+    while not camera.finished:
+        camera.next_frame(timeout=1.0)
+    camera.stop()
+    clip = ring.clip(0, float("inf"))
+    with av.open(str(clip_file)) as container:
+        packets = sum(1 for p in container.demux(video=0) if p.size)
+    assert clip is not None and len(clip.packets) == packets and clip.packets[0].keyframe
+
+
+def test_packets_that_came_in_a_burst_are_stamped_by_their_stream_timing(tmp_path, clip_file):
+    """A connection's probe buffer (a second of packets handed over at once) keeps its real length in a clip."""
+    clock = PtsClock()
+    ring = PacketRing(max_seconds=60, max_bytes=2**30, clock=clock)
+    with av.open(str(clip_file)) as container:
+        stream = container.streams.video[0]
+        for packet in container.demux(stream):
+            if packet.size:
+                pts_s = float(packet.pts * packet.time_base)
+                clock.now = T0 + max(pts_s, 1.0)  # the first second arrives at once, at 1.0 s; then in real time
+                ring.add(packet, stream)
+    clip = ring.clip(T0, T0 + 3.0)
+    assert clip is not None and clip.start == pytest.approx(T0, abs=1e-6) and clip.end == pytest.approx(T0 + 3.0)
+    ats = [p.at for p in clip.packets]
+    assert ats == sorted(ats) and len(set(ats)) == len(ats)  # spread over the stream's time, in order
