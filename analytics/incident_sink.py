@@ -15,9 +15,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
+
 from analytics.clips import ClipRecorder, ClipRequest
-from analytics.events import Event, EventPhase
-from analytics.evidence import render_snapshot, save_snapshot
+from analytics.events import Event, EventPhase, Evidence
+from analytics.evidence import RuleGeometry, render_snapshot, save_snapshot
 from analytics.incident_builder import IncidentBuilder
 from analytics.line_counts import LineCounts
 from analytics.rules.base import LineCount, RuleState
@@ -54,6 +56,9 @@ class IncidentSink:
         self._lock = threading.Lock()
         self._published: dict[str, tuple[CameraState, str | None]] = {}  # last pushed (state, error) per camera
         self.clips: ClipRecorder | None = None  # set by the service when clips are enabled
+        # The evidence each open incident's snapshot was drawn from: each rule keeps its best frame (highest count
+        # or confidence) and sends it with every update; it is drawn again only when the rule found a better one.
+        self._snapshot_of: dict[str, Evidence] = {}
 
     def adopt_open_incidents(self) -> int:
         """Take over the incidents a previous run left open (only for cameras still configured)."""
@@ -94,6 +99,7 @@ class IncidentSink:
                 )
             if phase is EventPhase.CLOSED:
                 self._open.pop(key, None)
+                self._snapshot_of.pop(incident.id, None)
             else:
                 self._open[key] = incident
             return incident
@@ -165,11 +171,26 @@ class IncidentSink:
         )
         self.journal.camera_status(record, grid_code, camera_status_view(record, name=camera.name, grid_code=grid_code))
 
+    def _geometry(self, camera_id: str, rule: str) -> RuleGeometry:
+        """The zones and lines the rule watches on that camera, to draw on its snapshots."""
+        camera = self.builder.config.cameras.get(camera_id)
+        config = getattr(camera.rules, rule, None) if camera is not None else None
+        if camera is None or config is None or not hasattr(config, "zone_refs"):
+            return RuleGeometry()
+        zones = [camera.zones[name].polygon for name in config.zone_refs().values() if name in camera.zones]
+        lines = [camera.lines[name].points for name in config.line_refs().values() if name in camera.lines]
+        return RuleGeometry(
+            zones=tuple(np.array(z, dtype=float) for z in zones), lines=tuple(np.array(li, dtype=float) for li in lines)
+        )
+
     def _with_snapshot(self, incident: Incident, event: Event) -> Incident:
         assert event.evidence is not None
+        if self._snapshot_of.get(incident.id) is event.evidence and incident.snapshot_path is not None:
+            return incident  # the rule's best frame has not changed since it was drawn
         path = self.snapshot_dir / incident.opened_at.strftime("%Y%m%d") / f"{incident.id}.jpg"
         try:
-            save_snapshot(path, render_snapshot(event.evidence))
+            save_snapshot(path, render_snapshot(event.evidence, geometry=self._geometry(event.camera_id, event.rule)))
+            self._snapshot_of[incident.id] = event.evidence
         except OSError:
             log.exception("could not write the snapshot of incident %s; the incident is kept without it", incident.id)
             return incident
