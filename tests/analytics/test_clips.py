@@ -156,3 +156,14 @@ def test_a_wrong_clips_config_names_its_field(raw, field):
     raw_config["clips"] = raw
     with pytest.raises(Exception, match=field):
         parse_config(raw_config, environ={"XUELIANG_DEMO_RTSP": "rtsp://h"})
+
+
+def test_a_clip_written_after_its_incident_ended_is_recorded_on_the_stored_incident(world):
+    sink, store, pushed, ring, clock, recorder = world
+    feed(ring, clock, fire_clip())
+    incident = sink.handle(fire(EventPhase.OPENED, T0 + 3))
+    sink.handle(fire(EventPhase.CLOSED, T0 + 4))  # over before post_s passed
+    [path] = recorder.write_due(T0 + 6)
+    stored = store.get_incident(incident.id)
+    assert stored.closed_at is not None and stored.clip_path == str(path)  # still ended, now with its clip
+    assert pushed[-1].type == "incident.updated" and pushed[-1].data["closed_at"] is not None
