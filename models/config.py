@@ -30,6 +30,7 @@ from pydantic import (
 
 from models.clips_config import ClipsConfig
 from models.grid import GridTree
+from models.ground_config import GroundCalibrationConfig
 
 GB28181_ID = re.compile(r"^\d{20}$")
 SLUG_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -618,6 +619,11 @@ class CameraConfig(Strict):
         default="Asia/Shanghai", description="IANA time zone of the rules' arming schedules (e.g. Asia/Shanghai)."
     )
     rules: RulesConfig = Field(default_factory=RulesConfig, description="Rules run on this camera.")
+    ground: GroundCalibrationConfig | None = Field(
+        default=None,
+        description="Ground calibration (models/ground_config.py): an incident is then located where its objects "
+        "stand, in the grid cell of that map point (the camera's own cell when outside every cell).",
+    )
     motion: MotionConfig = Field(
         default_factory=MotionConfig, description="Motion gating: where nothing moves, detection is skipped."
     )
