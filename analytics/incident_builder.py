@@ -1,4 +1,5 @@
-"""Event → Incident: locate on the camera's grid cell, categorise, grade, set the deadline. Pure: no I/O."""
+"""Event → Incident: locate on the camera's grid cell (or, on a calibrated camera, in the cell where its objects
+stand), categorise, grade, set the deadline. Pure: no I/O."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import uuid
 from datetime import UTC, datetime
 
 from analytics.events import Event, EventPhase
+from analytics.ground_plane import GroundPlane, MapPoint
 from models.config import RuleConfig, ServiceConfig, SeverityBand
 from models.grid import GridTree
 from models.incident import GridRef, Incident, Severity
@@ -22,11 +24,18 @@ class IncidentBuilder:
         self.config = config
         self.tree: GridTree = config.grid_tree()
         self.is_test = is_test
+        self._planes: dict[str, GroundPlane] = {}  # calibrated cameras' ground planes, made on first use
 
     def open(self, event: Event) -> Incident:
         camera = self.config.cameras[event.camera_id]
         category = self.config.event_categories[event.category]
         grid_code = self.config.camera_grid_cell(event.camera_id)
+        lat, lon = camera.lat, camera.lon
+        located = self._map_point(event)
+        if located is not None:  # a calibrated camera: where its objects stand, in that point's cell
+            cell = self.tree.locate(located.lon, located.lat)
+            if cell is not None:
+                grid_code, lat, lon = cell.code, located.lat, located.lon
         at = event_time(event)
         return Incident(
             id=uuid.uuid4().hex,
@@ -39,8 +48,8 @@ class IncidentBuilder:
             grid_path=[GridRef(code=c.code, name=c.name) for c in self.tree.path(grid_code)],
             camera_id=event.camera_id,
             camera_name=camera.name,
-            lat=camera.lat,
-            lon=camera.lon,
+            lat=lat,
+            lon=lon,
             opened_at=at,
             updated_at=at,
             peak_count=event.count,
@@ -67,6 +76,16 @@ class IncidentBuilder:
             }
         )
 
+
+    def _map_point(self, event: Event) -> MapPoint | None:
+        """The map point of the event's objects on a calibrated camera (analytics/ground_plane.py), else None."""
+        camera = self.config.cameras[event.camera_id]
+        if camera.ground is None or event.evidence is None:
+            return None
+        plane = self._planes.get(event.camera_id)
+        if plane is None:
+            plane = self._planes[event.camera_id] = GroundPlane(camera.ground)
+        return plane.locate(event.evidence.detections)
 
     def _bands(self, camera_id: str, rule: str) -> list[SeverityBand] | None:
         """The rule's own severity bands on that camera (`rules.<rule>.severity_bands`), else None (its category's)."""

@@ -1,5 +1,8 @@
 """Where a camera pipeline's events go: one incident per ongoing situation, snapshot on disk, stored, pushed.
 
+Each incident opened on a frame asks `clips` (analytics/clips.py), when given, for its event clip; once written,
+`attach_clip` records it on the incident.
+
 Incidents left open by a previous run are adopted: if the same rule on the same camera opens again, the
 incident continues; if the rule stays idle for its grace period, it is closed.
 """
@@ -12,8 +15,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from analytics.events import Event, EventPhase
-from analytics.evidence import render_snapshot, save_snapshot
+import numpy as np
+
+from analytics.clips import ClipRecorder, ClipRequest
+from analytics.events import Event, EventPhase, Evidence
+from analytics.evidence import RuleGeometry, render_snapshot, save_snapshot
 from analytics.incident_builder import IncidentBuilder
 from analytics.line_counts import LineCounts
 from analytics.rules.base import LineCount, RuleState
@@ -49,6 +55,10 @@ class IncidentSink:
         self._adopted: dict[tuple[str, str], _Adopted] = {}
         self._lock = threading.Lock()
         self._published: dict[str, tuple[CameraState, str | None]] = {}  # last pushed (state, error) per camera
+        self.clips: ClipRecorder | None = None  # set by the service when clips are enabled
+        # The evidence each open incident's snapshot was drawn from: each rule keeps its best frame (highest count
+        # or confidence) and sends it with every update; it is drawn again only when the rule found a better one.
+        self._snapshot_of: dict[str, Evidence] = {}
 
     def adopt_open_incidents(self) -> int:
         """Take over the incidents a previous run left open (only for cameras still configured)."""
@@ -83,10 +93,32 @@ class IncidentSink:
             if event.evidence is not None and phase is not EventPhase.CLOSED:
                 incident = self._with_snapshot(incident, event)
             self.journal.incident(incident, MESSAGE_TYPE[phase], incident_view)
+            if phase is EventPhase.OPENED and event.evidence is not None and self.clips is not None:
+                self.clips.request(
+                    incident_id=incident.id, camera_id=event.camera_id, rule=event.rule, opened_at=event.timestamp
+                )
             if phase is EventPhase.CLOSED:
                 self._open.pop(key, None)
+                self._snapshot_of.pop(incident.id, None)
             else:
                 self._open[key] = incident
+            return incident
+
+    def attach_clip(self, request: ClipRequest, path: Path) -> Incident | None:
+        """Record a written clip on its incident (open or already ended) and push `incident.updated` with its
+        `clip_url` (delivered like any change)."""
+        key = (request.camera_id, request.rule)
+        with self._lock:
+            current = self._open.get(key)
+            if current is not None and current.id == request.incident_id:
+                incident = current.model_copy(update={"clip_path": str(path)})
+                self._open[key] = incident
+            else:
+                stored = self.journal.store.get_incident(request.incident_id)
+                if stored is None:
+                    return None
+                incident = stored.model_copy(update={"clip_path": str(path)})
+            self.journal.incident(incident, MESSAGE_TYPE[EventPhase.UPDATED], incident_view)
             return incident
 
     def settle_adopted(self, camera_id: str, rule: str, state: RuleState, now: float, grace_s: float) -> None:
@@ -140,11 +172,26 @@ class IncidentSink:
         )
         self.journal.camera_status(record, grid_code, camera_status_view(record, name=camera.name, grid_code=grid_code))
 
+    def _geometry(self, camera_id: str, rule: str) -> RuleGeometry:
+        """The zones and lines the rule watches on that camera, to draw on its snapshots."""
+        camera = self.builder.config.cameras.get(camera_id)
+        config = getattr(camera.rules, rule, None) if camera is not None else None
+        if camera is None or config is None or not hasattr(config, "zone_refs"):
+            return RuleGeometry()
+        zones = [camera.zones[name].polygon for name in config.zone_refs().values() if name in camera.zones]
+        lines = [camera.lines[name].points for name in config.line_refs().values() if name in camera.lines]
+        return RuleGeometry(
+            zones=tuple(np.array(z, dtype=float) for z in zones), lines=tuple(np.array(li, dtype=float) for li in lines)
+        )
+
     def _with_snapshot(self, incident: Incident, event: Event) -> Incident:
         assert event.evidence is not None
+        if self._snapshot_of.get(incident.id) is event.evidence and incident.snapshot_path is not None:
+            return incident  # the rule's best frame has not changed since it was drawn
         path = self.snapshot_dir / incident.opened_at.strftime("%Y%m%d") / f"{incident.id}.jpg"
         try:
-            save_snapshot(path, render_snapshot(event.evidence))
+            save_snapshot(path, render_snapshot(event.evidence, geometry=self._geometry(event.camera_id, event.rule)))
+            self._snapshot_of[incident.id] = event.evidence
         except OSError:
             log.exception("could not write the snapshot of incident %s; the incident is kept without it", incident.id)
             return incident

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from analytics.clips import ClipRecorder
 from analytics.detector import Detector, load_detectors
 from analytics.incident_builder import IncidentBuilder
 from analytics.incident_sink import IncidentSink
@@ -19,6 +20,8 @@ from analytics.rules import build_rules
 from analytics.thumbnails import CameraThumbnails
 from ingest.camera_stream import CameraStream
 from ingest.health import CameraHealth, CameraState
+from ingest.packet_ring import PacketRing
+from models import lifecycle
 from models.config import ServiceConfig
 from models.push import PushJournal
 from models.store import CameraCounters
@@ -68,6 +71,23 @@ class AnalyticsService:
             LineCounts.in_data_dir(config.store.data_dir),
         )
         self.streams: dict[str, CameraStream] = {}
+        # Event clips: a packet ring per camera, cut by the recorder's thread (analytics/clips.py).
+        clips = config.clips
+        self.rings: dict[str, PacketRing] = (
+            {
+                camera_id: PacketRing(max_seconds=clips.ring_seconds, max_bytes=int(clips.ring_max_mb * 2**20), clock=clock)
+                for camera_id, _ in config.enabled_cameras()
+            }
+            if clips.enabled
+            else {}
+        )
+        self.clips: ClipRecorder | None = None
+        if clips.enabled:
+            self.clips = ClipRecorder(
+                clips, config.store.data_dir, self.rings, on_written=self.sink.attach_clip, is_open=self._is_open,
+                clock=clock,
+            )  # fmt: skip
+            self.sink.clips = self.clips
         self.runners: dict[str, CameraRunner] = {}
         self.thumbnails = CameraThumbnails.in_data_dir(config.store.data_dir)
         self.counters_refresh_s = counters_refresh_s
@@ -97,6 +117,7 @@ class AnalyticsService:
                 loop=camera.loop,
                 on_health=self._on_health_of(pipeline),
                 clock=self.clock,
+                packet_ring=self.rings.get(camera_id),
             )
             runner = CameraRunner(pipeline, stream, self.sink, clock=self.clock, on_frame=self.thumbnails.offer)
             self.streams[camera_id], self.runners[camera_id] = stream, runner
@@ -104,6 +125,13 @@ class AnalyticsService:
             stream.start()
             log.info("camera %s (%s) started", camera_id, camera.name)
         self._counters.start()
+        if self.clips is not None:
+            self.clips.start()
+
+    def _is_open(self, incident_id: str) -> bool:
+        """Whether the incident is still open in the closed loop (its clip is kept whatever its age)."""
+        incident = self.journal.store.get_incident(incident_id)
+        return incident is not None and lifecycle.LoopStatus(incident.status) not in lifecycle.OPEN311_CLOSED
 
     def _on_health_of(self, pipeline: CameraPipeline) -> Callable[[CameraHealth], None]:
         def on_health(health: CameraHealth) -> None:
@@ -152,3 +180,5 @@ class AnalyticsService:
             stream.stop()
         for runner in self.runners.values():
             runner.stop()
+        if self.clips is not None:
+            self.clips.stop()  # pending clips are written with what the rings hold

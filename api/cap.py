@@ -12,7 +12,7 @@ One alert describes the incident as it stands now; each change of it is a new me
   when rejected;
 - area: the grid cell's polygon(s) (outer rings; none when the cell has no boundary), a circle around the camera
   (`exports.camera_radius_km`), and the grid code as a geocode;
-- resource: the evidence snapshot (JPEG), when there is one.
+- resource: the evidence snapshot (JPEG), when there is one; the event clip (MP4), once written.
 Element order follows the CAP 1.2 schema (tests/api/cap_schema.py checks it).
 """
 
@@ -162,6 +162,13 @@ def cap_alert(
         with contextlib.suppress(OSError):  # the file may be gone; size is optional
             sub(resource, "size", str(Path(incident.snapshot_path).stat().st_size))
         sub(resource, "uri", _absolute(base_url, f"/incidents/{incident.id}/snapshot"))
+    if incident.clip_path is not None:
+        resource = sub(info, "resource")
+        sub(resource, "resourceDesc", "event clip (事件视频)")
+        sub(resource, "mimeType", "video/mp4")
+        with contextlib.suppress(OSError):
+            sub(resource, "size", str(Path(incident.clip_path).stat().st_size))
+        sub(resource, "uri", _absolute(base_url, f"/incidents/{incident.id}/clip.mp4"))
 
     area = sub(info, "area")
     sub(area, "areaDesc", f"{grid_names} · {incident.camera_name}")

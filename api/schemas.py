@@ -39,6 +39,11 @@ class IncidentOut(BaseModel):
     deadline: datetime
     is_test: bool
     snapshot_url: str | None = Field(description="Evidence JPEG with boxes drawn; null when none was taken.")
+    clip_url: str | None = Field(
+        default=None,
+        description="Event clip (MP4, pre_s before the opening frame to post_s after); null until it is written "
+        "(post_s after the opening) or when none could be.",
+    )
     status_changed_at: datetime | None = Field(description="When the closed-loop status last changed.")
     resolved_at: datetime | None = Field(
         description="When it was first resolved (handled, or rejected as a false alarm): the deadline clock stops."

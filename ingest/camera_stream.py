@@ -37,6 +37,7 @@ import backoff
 
 from ingest.frames import VideoFrame
 from ingest.health import CameraHealth, CameraState
+from ingest.packet_ring import PacketRing
 from ingest.redact import redact_text, redact_url, url_secrets
 from ingest.sampling import FrameSampler
 from ingest.sources import (
@@ -140,8 +141,10 @@ class CameraStream:
         clock: Callable[[], float] = time.time,
         source_factory: Callable[[], FrameSource] | None = None,
         max_keyframe_interval_s: float = DEFAULT_MAX_KEYFRAME_INTERVAL_S,
+        packet_ring: PacketRing | None = None,
     ) -> None:
         self.camera_id = camera_id
+        self.packet_ring = packet_ring  # keeps the encoded stream for event clips (ingest/packet_ring.py)
         self.url = url
         self.analysis_fps = analysis_fps
         self.drop_policy = DropPolicy(drop_policy)
@@ -266,6 +269,7 @@ class CameraStream:
             keyframes_only=lambda: self._keyframes_only,
             on_skipped=self._packet_skipped,
             max_keyframe_interval_s=self.max_keyframe_interval_s,
+            on_packet=self.packet_ring.add if self.packet_ring is not None else None,
         )
 
     def _packet_skipped(self) -> None:

@@ -149,6 +149,9 @@ class PyAVSource:
     `on_skipped` is called for each packet read whose frame that skipped (the stream is alive, though no frame
     comes). A stream with no keyframe for `max_keyframe_interval_s` is decoded in full for the rest of the
     connection (logged once).
+
+    `on_packet(packet, stream)`, when given, is told of every demuxed video packet before it is decoded (a camera's
+    packet ring for event clips, ingest/packet_ring.py); it must be quick and must not keep the packet object.
     """
 
     def __init__(
@@ -165,8 +168,10 @@ class PyAVSource:
         keyframes_only: Callable[[], bool] | None = None,
         on_skipped: Callable[[], None] | None = None,
         max_keyframe_interval_s: float = DEFAULT_MAX_KEYFRAME_INTERVAL_S,
+        on_packet: Callable[[av.Packet, av.VideoStream], None] | None = None,
     ) -> None:
         self.url = url
+        self._on_packet = on_packet
         self.open_timeout_s = open_timeout_s
         self.read_timeout_s = read_timeout_s
         self.rtsp_transport = rtsp_transport
@@ -276,6 +281,8 @@ class PyAVSource:
             except Exception as exc:
                 raise self._failure(exc, opening=False, waited_s=time.monotonic() - started) from None
             waited_s = time.monotonic() - started
+            if self._on_packet is not None and packet.size:
+                self._on_packet(packet, stream)
             if self._path is None and waited_s >= _TIMED_OUT_FRACTION * self.read_timeout_s:
                 # FFmpeg's RTSP demuxer answers a timed-out read with a packet it still held, and only the
                 # next read fails: a hung camera would flicker back online and be noticed after 2x the

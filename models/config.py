@@ -28,7 +28,9 @@ from pydantic import (
     model_validator,
 )
 
+from models.clips_config import ClipsConfig
 from models.grid import GridTree
+from models.ground_config import GroundCalibrationConfig
 from models.yaml_file import YamlFileError, read_yaml_file
 
 GB28181_ID = re.compile(r"^\d{20}$")
@@ -712,6 +714,11 @@ class CameraConfig(Strict):
         default="Asia/Shanghai", description="IANA time zone of the rules' arming schedules (e.g. Asia/Shanghai)."
     )
     rules: RulesConfig = Field(default_factory=RulesConfig, description="Rules run on this camera.")
+    ground: GroundCalibrationConfig | None = Field(
+        default=None,
+        description="Ground calibration (models/ground_config.py): an incident is then located where its objects "
+        "stand, in the grid cell of that map point (the camera's own cell when outside every cell).",
+    )
     motion: MotionConfig = Field(
         default_factory=MotionConfig, description="Motion gating: where nothing moves, detection is skipped."
     )
@@ -1141,6 +1148,9 @@ class ServiceConfig(Strict):
         description="Users and API keys; without any, nobody can use the API (only /healthz is open).",
     )
     audit: AuditConfig = Field(default_factory=AuditConfig, description="The audit log (who did what).")
+    clips: ClipsConfig = Field(
+        default_factory=ClipsConfig, description="Event clips: the video around each incident (models/clips_config.py)."
+    )
 
     @field_validator("cameras")
     @classmethod

@@ -116,6 +116,7 @@ class IncidentRow(Base):
     owner_department: Mapped[str] = mapped_column(String)
     deadline: Mapped[datetime]
     snapshot_path: Mapped[str | None] = mapped_column(Text)
+    clip_path: Mapped[str | None] = mapped_column(Text)  # 0006_event_clips
     is_test: Mapped[bool] = mapped_column(Boolean)
     # The closed loop's columns (0002_closed_loop). Owned by the loop: a camera pipeline's writes never change them.
     status_changed_at: Mapped[datetime | None]

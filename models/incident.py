@@ -88,6 +88,9 @@ class Incident(_Value):
     owner_department: str = Field(description="Department responsible for this category (事件责任清单).")
     deadline: UtcDatetime = Field(description="When handling must be done (category time limit).")
     snapshot_path: str | None = Field(default=None, description="Evidence file on disk; never exposed as-is.")
+    clip_path: str | None = Field(
+        default=None, description="Event clip (MP4) on disk, set once written; never exposed as-is."
+    )
     is_test: bool = Field(default=False, description="Raised by a replay/test run, hidden by default.")
     # The closed loop's fields. The store owns them: a pipeline's write of the incident never changes them
     # (see Store.record_incident); only a closed-loop step (Store.record_transition) does.

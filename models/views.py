@@ -16,8 +16,9 @@ def incident_view(incident: Incident, now: datetime | None = None) -> dict[str, 
     """The incident with its deadline state as of `now` (default: its `updated_at`, the pipeline's clock, so a
     replayed message is the same every time)."""
     at = now if now is not None else incident.updated_at
-    data = incident.model_dump(mode="json", exclude={"snapshot_path"})
+    data = incident.model_dump(mode="json", exclude={"snapshot_path", "clip_path"})
     data["snapshot_url"] = f"/incidents/{incident.id}/snapshot" if incident.snapshot_path else None
+    data["clip_url"] = f"/incidents/{incident.id}/clip.mp4" if incident.clip_path else None
     data["light"] = traffic_light(incident, at).value
     data["overdue"] = is_overdue(incident, at)
     data["seconds_left"] = round(seconds_left(incident, at), 3)

@@ -185,6 +185,25 @@ def get_snapshot(incident_id: str, store: StoreDep, principal: PrincipalDep) -> 
 
 
 @router.get(
+    "/{incident_id}/clip.mp4",
+    response_class=FileResponse,
+    responses={
+        200: {"content": {"video/mp4": {}}},
+        206: {"description": "The byte range asked for (`Range: bytes=...`)", "content": {"video/mp4": {}}},
+        416: {"description": "The range is not satisfiable", "content": {"text/plain": {"schema": {"type": "string"}}}},
+        **errors(404, described={404: "Unknown incident or no clip (yet)"}),
+    },
+)
+def get_clip(incident_id: str, store: StoreDep, principal: PrincipalDep) -> FileResponse:
+    """The event clip (MP4, H.264 remuxed from the camera's stream): `clips.pre_s` before the opening frame to
+    `clips.post_s` after. Honours `Range` (206), so a browser seeks in it."""
+    incident = visible_incident(store, principal, incident_id)
+    if incident.clip_path is None or not Path(incident.clip_path).is_file():
+        raise HTTPException(404, f"incident {incident_id!r} has no clip")
+    return FileResponse(incident.clip_path, media_type="video/mp4")
+
+
+@router.get(
     "/{incident_id}/cap",
     response_class=Response,
     responses={200: {"content": {CAP_MEDIA_TYPE: {}}}, **NOT_FOUND},

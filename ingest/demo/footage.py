@@ -59,3 +59,24 @@ def fire_clip(seconds_per_still: float = 1.0, fps: int = 10) -> Path:
     )  # fmt: skip
     tmp.replace(out)
     return out
+
+
+def calm_then_fire_clip(calm_s: float = 8.0, fps: int = 10) -> Path:
+    """`calm_s` seconds of the pedestrian footage, then the fire stills (`fire_clip`), at 640x360 and `fps`, a
+    keyframe a second: a camera that sees a fire break out (event clips must start before the first fire frame,
+    which is frame `calm_s * fps`). Built once and cached."""
+    calm, fire = pedestrian_clip(), fire_clip(fps=fps)
+    digest = hashlib.sha256(f"{calm}:{fire.name}:{calm_s}:{fps}:v1".encode()).hexdigest()[:16]
+    out = cache_dir() / f"calm_then_fire_{digest}.mp4"
+    if out.is_file():
+        return out
+    tmp = out.with_suffix(".part.mp4")
+    scale = f"fps={fps},scale=640:360,setsar=1,format=yuv420p"
+    subprocess.run(
+        ["ffmpeg", "-y", "-loglevel", "error", "-t", str(calm_s), "-i", str(calm), "-i", str(fire),
+         "-filter_complex", f"[0:v]{scale}[a];[1:v]{scale}[b];[a][b]concat=n=2:v=1[v]", "-map", "[v]",
+         "-c:v", "libx264", "-preset", "veryfast", "-g", str(fps), "-bf", "0", str(tmp)],
+        check=True,
+    )  # fmt: skip
+    tmp.replace(out)
+    return out

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 import cv2
 import numpy as np
 import pytest
 
 from analytics.events import Event, EventPhase, Evidence
+from analytics.evidence import ZONE_COLOR
 from analytics.incident_builder import IncidentBuilder
 from analytics.incident_sink import IncidentSink
 from analytics.rules.base import RuleState
@@ -127,3 +130,32 @@ def test_reconnect_attempts_of_a_dead_camera_are_pushed_once(world):
     ]
     assert pushed[0].grid_code == "330106001001001"
     assert [s.state for s in store.camera_statuses()] == ["online"]
+
+
+def crowd_on(phase: EventPhase, t: float, count: int, gray: int) -> tuple[Event, Evidence]:
+    image = np.full((576, 768, 3), gray, dtype=np.uint8)
+    evidence = Evidence(VideoFrame(CAM, int(t), t, None, image), people(count, y=570))  # (below the zone's top)
+    return Event(phase, "crowd", "crowd_gathering", CAM, t, float(count), count, 0.8, evidence), evidence
+
+
+def test_the_snapshot_is_the_rules_best_frame_with_its_zone_drawn_once_per_frame(world, config):
+    sink, store, _ = world
+    opened, first = crowd_on(EventPhase.OPENED, T0, 12, gray=40)
+    incident = sink.handle(opened)
+    assert incident is not None and incident.snapshot_path is not None
+    path = incident.snapshot_path
+    assert abs(int(np.median(cv2.imread(path)[:150])) - 40) <= 3  # above the zone: the frame itself
+    better, best = crowd_on(EventPhase.UPDATED, T0 + 5, 25, gray=160)  # the rule found a fuller frame
+    sink.handle(better)
+    assert abs(int(np.median(cv2.imread(path)[:150])) - 160) <= 3
+    drawn_at = os.stat(path).st_mtime_ns
+    # a later update carries the same best evidence (a rule keeps its peak): not drawn again
+    sink.handle(Event(EventPhase.UPDATED, "crowd", "crowd_gathering", CAM, T0 + 9, 25.0, 25, 0.8, best))
+    assert os.stat(path).st_mtime_ns == drawn_at
+    # the crowd rule of this camera watches the zone `walkway`: its outline is on the snapshot, in zone yellow
+    zone = np.array(config.cameras[CAM].zones["walkway"].polygon, dtype=int)
+    x, y = (zone[0] + zone[1]) // 2  # the middle of its top edge
+    image = cv2.imread(path)
+    patch = image[max(0, y - 3): y + 4, max(0, x - 3): x + 4].reshape(-1, 3).astype(int)
+    assert (np.abs(patch - np.array(ZONE_COLOR.as_bgr())) <= 60).all(axis=1).any()
+    assert store.get_incident(incident.id).snapshot_path == path

@@ -24,6 +24,7 @@ from models.config import ServiceConfig, parse_config
 from models.incident import CameraStatusRecord, Incident, MessageType, PushMessage
 from models.push import PushJournal
 from models.views import camera_status_view, incident_view
+from tests.clip_footage import make_event_clip
 
 RTSP_BASE = "rtsp://admin:s3cret@127.0.0.1:9"
 RTSP_PASSWORD = "s3cret"
@@ -92,6 +93,7 @@ class CameraFeed:
         confidence: float | None = None,
         is_test: bool = False,
         snapshot: bool = False,
+        clip: bool = False,
         status: str | None = None,
     ) -> Incident:
         """An `opened` event of `rule` on the camera, turned into an incident by the real builder and recorded.
@@ -107,6 +109,9 @@ class CameraFeed:
             path = self.snapshot_dir / incident.opened_at.strftime("%Y%m%d") / f"{incident.id}.jpg"
             save_snapshot(path, render_snapshot(self._evidence(camera_id, at)))
             incident = incident.model_copy(update={"snapshot_path": str(path)})
+        if clip:  # a real 6 s event clip, made the way a camera's is (tests/clip_footage.py)
+            clip_path = self.config.store.data_dir / "clips" / incident.opened_at.strftime("%Y%m%d") / f"{incident.id}.mp4"
+            incident = incident.model_copy(update={"clip_path": str(make_event_clip(clip_path))})
         if status is not None:
             incident = incident.model_copy(update={"status": status})
         self._record(incident, MessageType.INCIDENT_OPENED)

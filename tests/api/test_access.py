@@ -48,6 +48,7 @@ READS = [
     "/incidents/lifecycle",
     "/incidents/{beishan}",
     "/incidents/{beishan}/snapshot",
+    "/incidents/{beishan}/clip.mp4",
     "/incidents/{beishan}/cap",
     "/incidents/{beishan}/transitions",
     "/stats",
@@ -60,6 +61,7 @@ READS = [
 INCIDENT_READS = [
     "/incidents/{id}",
     "/incidents/{id}/snapshot",
+    "/incidents/{id}/clip.mp4",
     "/incidents/{id}/cap",
     "/incidents/{id}/transitions",
     "/open311/v2/requests/{id}.json",
@@ -72,7 +74,7 @@ class World:
     config: ServiceConfig
     feed: CameraFeed
     clock: FakeClock
-    beishan: Incident  # a fire with a snapshot in 北山街道
+    beishan: Incident  # a fire with a snapshot and a clip in 北山街道
     lingyin: Incident  # a crowd in 灵隐街道
 
     def path(self, template: str) -> str:
@@ -84,7 +86,7 @@ class World:
 
 @pytest.fixture
 def world(config: ServiceConfig, broker: LocalBroker, feed: CameraFeed, clock: FakeClock) -> Iterator[World]:
-    beishan = feed.open_incident(CAM_FIRE_LANE, "fire_smoke", minutes(0), magnitude=6, snapshot=True)
+    beishan = feed.open_incident(CAM_FIRE_LANE, "fire_smoke", minutes(0), magnitude=6, snapshot=True, clip=True)
     lingyin = feed.open_incident(CAM_YUQUAN, "crowd", minutes(1), magnitude=8)
     with TestClient(create_app(config, run_cameras=False, broker=broker, clock=clock)) as client:
         yield World(client, config, feed, clock, beishan, lingyin)

@@ -41,7 +41,9 @@ def pairs(root: Any, path: str) -> dict[str, str]:
 
 
 def test_cap_alert_of_a_new_incident(client: TestClient, feed: CameraFeed) -> None:
-    fire = feed.open_incident(CAM_FIRE_LANE, "fire_smoke", minutes(10), magnitude=6, confidence=0.9, snapshot=True)
+    fire = feed.open_incident(
+        CAM_FIRE_LANE, "fire_smoke", minutes(10), magnitude=6, confidence=0.9, snapshot=True, clip=True
+    )
 
     response = client.get(f"/incidents/{fire.id}/cap")
 
@@ -65,12 +67,15 @@ def test_cap_alert_of_a_new_incident(client: TestClient, feed: CameraFeed) -> No
     )  # fmt: skip
     assert pairs(info, "cap:parameter")["xueliang:grade"] == "A"
     assert pairs(info, "cap:eventCode") == {"xueliang:category": "fire_hazard"}
-    resource = info.find(f"{{{CAP_NS}}}resource")
+    resource, clip = info.findall(f"{{{CAP_NS}}}resource")
     assert (text(resource, "cap:mimeType"), text(resource, "cap:uri")) == (
         "image/jpeg", f"/incidents/{fire.id}/snapshot"
     )  # fmt: skip
-    assert fire.snapshot_path is not None
+    assert fire.snapshot_path is not None and fire.clip_path is not None
     assert text(resource, "cap:size") == str(Path(fire.snapshot_path).stat().st_size)
+    assert (text(clip, "cap:mimeType"), text(clip, "cap:uri"), text(clip, "cap:size")) == (
+        "video/mp4", f"/incidents/{fire.id}/clip.mp4", str(Path(fire.clip_path).stat().st_size)
+    )  # fmt: skip
     area = info.find(f"{{{CAP_NS}}}area")
     assert text(area, "cap:areaDesc") == "西湖区 / 北山街道 / 宝石山社区 / 宝石山第二网格 · 宝石山仓库消防通道"
     # the cell's polygon, lat,lon order, closed

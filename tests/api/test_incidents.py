@@ -60,7 +60,7 @@ def city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[City]:
                 CAM_WALKWAY, "crowd", minutes(0), magnitude=8, count=8, confidence=0.8
             ),
             "fire": feed.open_incident(
-                CAM_FIRE_LANE, "fire_smoke", minutes(10), magnitude=6, confidence=0.9, snapshot=True
+                CAM_FIRE_LANE, "fire_smoke", minutes(10), magnitude=6, confidence=0.9, snapshot=True, clip=True
             ),
             "yuquan": feed.open_incident(
                 CAM_YUQUAN, "crowd", minutes(20), magnitude=25, count=25, status="filed"
@@ -189,6 +189,7 @@ def test_incident_item_comes_from_the_real_builder(city: City) -> None:
         "deadline": "2026-03-01T09:10:00Z",  # time limit 1 h
         "is_test": False,
         "snapshot_url": f"/incidents/{fire.id}/snapshot",
+        "clip_url": f"/incidents/{fire.id}/clip.mp4",
         # the closed loop: not yet touched
         "status_changed_at": None,
         "resolved_at": None,
@@ -245,6 +246,7 @@ def test_incident_detail_has_snapshot_url_never_the_server_path(city: City) -> N
 def test_unknown_incident_is_404(city: City, incident_id: str) -> None:
     assert city.client.get(f"/incidents/{incident_id}").status_code == 404
     assert city.client.get(f"/incidents/{incident_id}/snapshot").status_code == 404
+    assert city.client.get(f"/incidents/{incident_id}/clip.mp4").status_code == 404
 
 
 def test_snapshot_is_the_saved_jpeg(city: City) -> None:
@@ -265,6 +267,34 @@ def test_snapshot_of_an_incident_without_one_is_404(city: City, name: str) -> No
 
     assert response.status_code == 404
     assert "no snapshot" in response.json()["detail"]
+
+
+def test_clip_is_the_saved_mp4_and_honours_range(city: City) -> None:
+    fire = city.incidents["fire"]
+    assert fire.clip_path is not None
+    saved = Path(fire.clip_path).read_bytes()
+
+    whole = city.client.get(f"/incidents/{fire.id}/clip.mp4")
+    part = city.client.get(f"/incidents/{fire.id}/clip.mp4", headers={"Range": "bytes=100-1099"})
+    tail = city.client.get(f"/incidents/{fire.id}/clip.mp4", headers={"Range": "bytes=-500"})
+    beyond = city.client.get(f"/incidents/{fire.id}/clip.mp4", headers={"Range": f"bytes={len(saved) + 10}-"})
+
+    assert whole.status_code == 200 and whole.headers["content-type"] == "video/mp4"
+    assert whole.content == saved and whole.headers["accept-ranges"] == "bytes"
+    assert saved[4:8] == b"ftyp" and saved.find(b"moov") < saved.find(b"mdat")  # faststart: a browser plays it early
+    assert part.status_code == 206 and part.content == saved[100:1100]
+    assert part.headers["content-range"] == f"bytes 100-1099/{len(saved)}"
+    assert tail.status_code == 206 and tail.content == saved[-500:]
+    assert beyond.status_code == 416
+
+
+@pytest.mark.parametrize("name", ["crowd", "yuquan", "fault", "drill"])
+def test_clip_of_an_incident_without_one_is_404_and_has_no_url(city: City, name: str) -> None:
+    incident = city.incidents[name]
+    response = city.client.get(f"/incidents/{incident.id}/clip.mp4")
+
+    assert response.status_code == 404 and "no clip" in response.json()["detail"]
+    assert city.client.get(f"/incidents/{incident.id}").json()["clip_url"] is None
 
 
 def test_snapshot_whose_file_is_gone_is_404(client: TestClient, feed: CameraFeed) -> None:

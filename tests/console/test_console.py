@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import av
 import httpx
 import pytest
 import yaml
@@ -36,6 +37,8 @@ CELL_A, CELL_B, CELL_YUQUAN = "330106001001001", "330106001001002", "33010600200
 FAST_RECONNECT = {"open_timeout_s": 3, "read_timeout_s": 2, "stall_timeout_s": 2, "backoff_initial_s": 0.2,
                   "backoff_max_s": 1.0}  # fmt: skip
 NO_FAULT = {"camera_offline": {"enabled": False}}
+CLIPS = {"pre_s": 3.0, "post_s": 4.0}  # event clips, short to keep the shift lean
+PROBE_S = 1.0  # what FFmpeg buffers while probing an RTSP connection (ingest/sources.py analyzeduration)
 
 
 def camera(name: str, url: str, grid_cell: str, lat: float, lon: float, rules: dict[str, Any],
@@ -66,7 +69,7 @@ def world(tmp_path_factory) -> Iterator[dict[str, Any]]:
             "yuquan": camera("玉泉广场", pedestrians.url("walkway"), CELL_YUQUAN, 30.245, 120.09, crowd),
         }  # fmt: skip
         port = free_port()
-        service = Service(service_config(tmp, cameras, port), port, tmp / "service.log")
+        service = Service(service_config(tmp, cameras, port, clips=CLIPS), port, tmp / "service.log")
         service.start()
         link = CuttableLink(port)  # beishan's network, which a test cuts
         beishan = lingyin = None
@@ -183,6 +186,37 @@ def test_the_operator_opens_the_incident_and_verifies_it(world):
     with api_as(world["service"], "beishan") as api:
         assert api.get(f"/incidents/{incident_id}").json()["status"] == "filed"
     beishan.screenshot("04-incident-filed")
+
+
+def test_the_incident_view_plays_the_event_clip(world, tmp_path):
+    """Chromium plays the clip (HAVE_CURRENT_DATA, then its time runs); its length is pre_s + post_s where the
+    stream was that long, else what the camera gave: from its first packet (the fire camera came up with the fire
+    already burning; its first packets are the second FFmpeg buffered while probing the connection, before the
+    camera was online) to post_s after the opening frame. Either way within 1 s (a GOP of this footage)."""
+    beishan: Browser = world["beishan"]
+    incident_id = world["seen"]["fire"]
+    ready = beishan.wait(lambda: beishan.js("const v = document.getElementById('incident-clip');"
+                                            "return v && v.readyState >= 2 && v.duration"), "clip playable", 60)  # fmt: skip
+    beishan.js("document.getElementById('incident-clip').play()")
+    beishan.wait(lambda: beishan.js("return document.getElementById('incident-clip').currentTime") > 0.5,
+                 "clip playing")  # fmt: skip
+    with api_as(world["service"], "beishan") as api:
+        incident = api.get(f"/incidents/{incident_id}").json()
+        clip = api.get(incident["clip_url"])
+        camera = api.get("/cameras/fire").json()
+    assert clip.status_code == 200 and clip.headers["content-type"] == "video/mp4"
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(clip.content)
+    with av.open(str(path)) as container:
+        frames = list(container.decode(video=0))
+        stream = container.streams.video[0]
+        held = float((frames[-1].pts - frames[0].pts) * stream.time_base) + 0.1  # + one frame at 10 fps
+    opened = datetime.fromisoformat(incident["opened_at"]).timestamp()
+    came_up = datetime.fromisoformat(camera["status"]["since"]).timestamp()  # online since its first frame
+    expected = CLIPS["post_s"] + min(CLIPS["pre_s"], opened - (came_up - PROBE_S))
+    assert abs(held - expected) <= 1.0, (held, expected)
+    assert abs(float(ready) - held) <= 0.2  # what Chromium plays is what the file holds
+    beishan.screenshot("04b-incident-clip")
 
 
 def test_the_operator_of_another_grid_never_sees_it(world):

@@ -37,9 +37,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def service_config(tmp: Path, cameras: dict[str, Any], port: int) -> Path:
-    """The demo grid, categories and models with these cameras, a SQLite store in `tmp`, the API on `port`."""
+def service_config(tmp: Path, cameras: dict[str, Any], port: int, **sections: Any) -> Path:
+    """The demo grid, categories and models with these cameras, a SQLite store in `tmp`, the API on `port`; other
+    top-level `sections` (e.g. clips={...}) replace the demo's."""
     raw = demo_raw_config()
+    raw.update(sections)
     raw["cameras"] = cameras
     raw["store"] = {"url": f"sqlite:///{tmp / 'xueliang.db'}", "data_dir": str(tmp / "data")}
     raw["server"] = {"host": "127.0.0.1", "port": port}

@@ -146,6 +146,7 @@ def test_record_and_get_keep_every_field(store: Store) -> None:
         peak_confidence=0.875,
         deadline=opened + timedelta(hours=1),
         snapshot_path="/var/lib/xueliang/snapshots/a b/帧.jpg",
+        clip_path="/var/lib/xueliang/clips/20250301/视频.mp4",  # 0006_event_clips
         is_test=True,
         lat=None,
         lon=None,

@@ -10,6 +10,7 @@ const REASONS_EN = ["Lights or reflections", "Cooking smoke or steam", "A drill 
 export function render(container, ctx, incidentId) {
   let disposed = false;
   let snapshotUrl = null;
+  let clipUrl = null; // the event clip, fetched with the login's credentials into a blob URL (a <video> sends none)
   let reloadTimer = null;
   let flash = null; // {kind: "done" | "error", text}
   let openForm = null; // {incidentStatus, target, element}: the step form being filled in
@@ -41,6 +42,13 @@ export function render(container, ctx, incidentId) {
     if (detail.snapshot_url && !snapshotUrl) {
       try {
         snapshotUrl = await getImageUrl(detail.snapshot_url);
+      } catch (error) {
+        ctx.handleError(error);
+      }
+    }
+    if (detail.clip_url && !clipUrl) {
+      try {
+        clipUrl = await getImageUrl(detail.clip_url); // any blob: the MP4 as a whole (a few MB at most)
       } catch (error) {
         ctx.handleError(error);
       }
@@ -106,7 +114,12 @@ export function render(container, ctx, incidentId) {
       snapshotUrl
         ? h("img", { src: snapshotUrl, alt: t("incident.snapshot"), id: "incident-snapshot" })
         : h("div", { class: "no-picture" }, t("incident.no_snapshot")),
-      h("figcaption", { class: "muted" }, t("incident.snapshot")));
+      h("figcaption", { class: "muted" }, t("incident.snapshot")),
+      clipUrl
+        ? h("video", { src: clipUrl, id: "incident-clip", controls: true, muted: true, playsinline: true,
+          preload: "auto", title: t("incident.clip") })
+        : h("div", { class: "no-picture muted", id: "incident-no-clip" }, t("incident.no_clip")),
+      h("figcaption", { class: "muted" }, t("incident.clip")));
     const dl = h("dl", {}, ...facts.flatMap(([term, value]) => [h("dt", {}, term), h("dd", {}, value)]));
     const historyBox = () => h("section", { class: "history" },
       h("h3", {}, t("incident.history")),
@@ -115,7 +128,7 @@ export function render(container, ctx, incidentId) {
         : h("p", { class: "muted" }, t("incident.no_history")));
     return {
       header: [`${incident.severity}|${incident.category_code}`, header],
-      figure: [snapshotUrl ?? "", figure],
+      figure: [`${snapshotUrl ?? ""}|${clipUrl ?? ""}`, figure],
       dl: [dl.textContent, () => dl],
       steps: [`${incident.status}|${(incident.next_statuses ?? []).join()}|${flash?.text ?? ""}`, () => steps(incident)],
       history: [String(history.length), historyBox],
@@ -243,6 +256,7 @@ export function render(container, ctx, incidentId) {
       disposed = true;
       clearTimeout(reloadTimer);
       if (snapshotUrl) URL.revokeObjectURL(snapshotUrl);
+      if (clipUrl) URL.revokeObjectURL(clipUrl);
     },
   };
 }
