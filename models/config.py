@@ -477,6 +477,67 @@ class LineCrossingRuleConfig(RuleConfig):
     )
 
 
+class CameraTamperRuleConfig(RuleConfig):
+    """视频遮挡 / 画面异常: covered, defocused, turned away, frozen, or far too dark/bright for `dwell_s`, judged from
+    image statistics against a reference learned from the camera's own picture (analytics/rules/camera_tamper.py)."""
+
+    SENSITIVITY: ClassVar[dict[str, dict[str, Any]]] = {
+        "low": {"dwell_s": 30.0, "blur_ratio": 0.15, "min_view_match": 0.2},
+        "medium": {"dwell_s": 10.0, "blur_ratio": 0.25, "min_view_match": 0.3},
+        "high": {"dwell_s": 5.0, "blur_ratio": 0.35, "min_view_match": 0.4},
+    }
+
+    category: str = Field(default="camera_tamper", description="Event category code for the incident.")
+    dwell_s: float = Field(default=10.0, ge=0, description="T: the picture must stay abnormal this long to open.")
+    clear_s: float = Field(default=3.0, ge=0, description="A normal picture this long ends the incident.")
+    learn_s: float = Field(
+        default=5.0, ge=0, description="Seconds of normal picture learned as the reference before it judges."
+    )
+    adapt_s: float = Field(
+        default=600.0,
+        gt=0,
+        description="Time constant of the reference (exponential average over normal frames): slow changes (dusk, "
+        "rain, clouds) are followed, a sudden change is not.",
+    )
+    analysis_width: int = Field(default=320, ge=64, le=1920, description="Width of the gray copy measured (px).")
+    dark_level: float = Field(
+        default=40.0, gt=0, lt=128, description="`dark` needs a mean gray level below this (0-255) ..."
+    )
+    dark_ratio: float = Field(default=0.35, gt=0, lt=1, description="... and below this fraction of the reference's.")
+    bright_ratio: float = Field(
+        default=0.25,
+        gt=0,
+        lt=1,
+        description="`bright`: the headroom to white (255 - mean) below this fraction of the reference's, and the "
+        "mean above 255 - dark_level.",
+    )
+    flat_std: float = Field(default=4.0, gt=0, description="A cell of the 8x8 grid is flat when its gray std is below.")
+    uniform_fraction: float = Field(
+        default=0.97, gt=0, le=1, description="This fraction of flat cells is a dead picture, reference or not."
+    )
+    covered_fraction: float = Field(
+        default=0.6, gt=0, le=1, description="`covered`: at least this fraction of the picture flat ..."
+    )
+    covered_gain: float = Field(
+        default=0.4, gt=0, le=1, description="... and at least this much more of it than in the reference."
+    )
+    blur_ratio: float = Field(
+        default=0.25, gt=0, lt=1, description="`blurred`: sharpness (Laplacian variance) below this fraction of the "
+        "reference's."
+    )
+    min_view_match: float = Field(
+        default=0.3,
+        gt=0,
+        lt=1,
+        description="`moved`: fewer than this fraction of the reference's background edges found again (2 px).",
+    )
+    freeze_diff: float = Field(
+        default=0.1,
+        ge=0,
+        description="`frozen`: mean absolute gray difference from the previous analysed frame below this (0: off).",
+    )
+
+
 class RulesConfig(Strict):
     """One field per rule (the field name is the rule's name in RULE_FACTORIES, analytics/rules/__init__.py)."""
 
@@ -489,6 +550,9 @@ class RulesConfig(Strict):
     loitering: LoiteringRuleConfig | None = Field(default=None, description="Loitering (徘徊); off when omitted.")
     line_crossing: LineCrossingRuleConfig | None = Field(
         default=None, description="Line crossing (越线/逆行) and people-flow counts; off when omitted."
+    )
+    camera_tamper: CameraTamperRuleConfig | None = Field(
+        default=None, description="Camera tamper (视频遮挡/画面异常) from image statistics; off when omitted."
     )
 
     def enabled(self) -> Iterator[tuple[str, RuleConfig]]:

@@ -14,6 +14,7 @@ from typing import Any
 
 from analytics.rules.base import LineCount, ReplaySeries, Rule, RuleState
 from analytics.rules.camera_offline_rule import CameraOfflineRule
+from analytics.rules.camera_tamper import CameraTamperRule
 from analytics.rules.crowd_rule import CrowdRule
 from analytics.rules.fire_smoke_rule import FireSmokeRule
 from analytics.rules.harness import RuleHarness
@@ -30,6 +31,7 @@ RULE_FACTORIES: dict[str, Callable[[Any, RuleSite], Rule]] = {
     "intrusion": IntrusionRule,
     "loitering": LoiteringRule,
     "line_crossing": LineCrossingRule,
+    "camera_tamper": CameraTamperRule,
 }
 
 
