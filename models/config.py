@@ -536,6 +536,14 @@ class CameraTamperRuleConfig(RuleConfig):
         ge=0,
         description="`frozen`: mean absolute gray difference from the previous analysed frame below this (0: off).",
     )
+    still_change: float = Field(
+        default=1.5,
+        gt=0,
+        description="A picture changing less than this (mean gray difference) is still: a freeze candidate, probed "
+        "with full-rate frames every `freeze_probe_s` (keyframes alone cannot show a freeze).",
+    )
+    freeze_probe_s: float = Field(default=30.0, gt=0, description="How often a still picture is probed for a freeze.")
+    probe_s: float = Field(default=1.5, gt=0, description="How long one freeze probe decodes every frame.")
 
 
 class RulesConfig(Strict):

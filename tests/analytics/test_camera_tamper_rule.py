@@ -165,3 +165,43 @@ def test_sensitivity_sets_dwell_and_thresholds_and_a_written_value_wins():
     assert CameraTamperRuleConfig(sensitivity="high").dwell_s == 5.0
     assert CameraTamperRuleConfig(sensitivity="low").blur_ratio == 0.15
     assert CameraTamperRuleConfig(sensitivity="high", dwell_s=60).dwell_s == 60
+
+
+def test_a_frozen_picture_is_not_hidden_by_still_scene_gating(tmp_path):
+    """A camera with a detector rule (fire) and camera_tamper, motion gating on and `still_decode: keyframes`:
+    while the live scene is still (sensor noise only) it decodes keyframes only and skips detection, as designed.
+    Then the encoder freezes on one picture. Keyframes alone do not show it (each keyframe re-codes the frozen
+    picture a little differently: 0.45-0.6 gray levels, measured on this stream); the frames between repeat it
+    exactly. The tamper rule reads every analysed frame itself (not the reused detections) and, while the picture is
+    still, probes it every `freeze_probe_s` with 1.5 s of full-rate frames (its PENDING state turns full decoding
+    on): the incident opens within two keyframe intervals plus dwell_s of the freeze. Without the probe it opened
+    8 s later here, by luck of two identical keyframes; on a stream where they never are, never."""
+    from analytics.pipeline import CameraPipeline, CameraRunner
+    from ingest.camera_stream import CameraStream, DropPolicy
+    from models.config import MotionConfig
+    from tests.analytics.helpers import ListSink
+    from tests.analytics.test_motion import GOP_FRAMES, SOURCE_FPS, BlobFireDetector, camera, encode
+
+    rng = np.random.default_rng(6)
+    still = [noisy(BASE, rng) for _ in range(12 * SOURCE_FPS)]
+    freeze_at = len(still) / SOURCE_FPS
+    path = encode(tmp_path / "still-then-frozen.mp4", still + [still[-1]] * (14 * SOURCE_FPS))
+    detector = BlobFireDetector()
+    config = camera(MotionConfig(still_decode="keyframes"), fire_smoke={}, camera_tamper={"dwell_s": 4, "freeze_probe_s": 5})
+    pipeline = CameraPipeline("cam", config, {"fire_smoke": detector})
+    stream = CameraStream("cam", str(path), analysis_fps=2.0, drop_policy=DropPolicy.BLOCK, realtime=False,
+                          clock=lambda: 0.0)  # fmt: skip
+    sink = ListSink()
+    runner = CameraRunner(pipeline, stream, sink)  # type: ignore[arg-type]
+    stream.start()
+    try:
+        while (frame := stream.next_frame(timeout=10.0)) is not None:
+            runner.run_step(frame)
+    finally:
+        stream.stop()
+    opened = [e for e in sink.events if e.rule == "camera_tamper" and e.phase is EventPhase.OPENED]
+    assert len(opened) == 1, sink.events
+    assert freeze_at < opened[0].timestamp <= freeze_at + 2 * GOP_FRAMES / SOURCE_FPS + 4 + 0.5
+    assert pipeline.motion.frames_skipped > 0  # detection was gated meanwhile
+    total_frames = 26 * SOURCE_FPS
+    assert stream.health.frames_decoded < total_frames * 0.8  # and the still part decoded keyframes only
