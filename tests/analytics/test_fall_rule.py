@@ -1,0 +1,98 @@
+"""Fall: k of n frames with a person down, synthetic detections, an explicit clock (1 frame a second)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from analytics.detector import LABEL_KEY
+from analytics.events import EventPhase
+from analytics.pipeline import with_untracked
+from analytics.rules.fall import FallRule
+from analytics.rules.site import RuleSite
+from analytics.zones import Zone
+from models.config import FallRuleConfig, ZoneConfig
+from tests.analytics.helpers import detections, observe
+
+SITE = RuleSite({"hall": Zone.from_config("hall", ZoneConfig(polygon=[(0, 0), (200, 0), (200, 480), (0, 480)]))},
+                {}, 1.0)  # fmt: skip
+
+
+def down(count: int, x: float = 50, confidence: float = 0.8):
+    boxes = [(x - 40 + 5 * i, 400, x + 40 + 5 * i, 440) for i in range(count)]  # lying: wide, low boxes
+    return detections(boxes, "fall", confidence)
+
+
+def run(rule, frames, start: float = 0.0):
+    """One observation per second; each frame: how many people are down (or a Detections)."""
+    out = []
+    for i, frame in enumerate(frames):
+        found = down(frame) if isinstance(frame, int) else frame
+        event = rule.observe(observe(start + i, {"people": found}))
+        if event is not None:
+            out.append((start + i, event.phase, event.count, event.magnitude))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("frames", "expected"),
+    [
+        ([], []),  # nothing observed
+        ([0] * 10, []),  # nobody down
+        ([1, 1, 1, 0, 0, 0, 1, 1, 1], []),  # sitting down, bending: never 4 of 6
+        ([1, 1, 0, 1, 1], [(4.0, EventPhase.OPENED, 1, 0.067)]),  # 4 of 5; down since 0 s: 4 s = 0.067 min
+        # two down: the count grows in the open incident without an update; 10 frames with nobody down close
+        ([1, 1, 1, 2] + [0] * 10, [(3.0, EventPhase.OPENED, 2, 0.05), (13.0, EventPhase.CLOSED, 2, 0.217)]),
+    ],
+)  # fmt: skip
+def test_fall(frames, expected):
+    assert run(FallRule(FallRuleConfig(), SITE), frames) == expected
+
+
+def test_still_down_a_minute_later_updates_so_the_severity_can_rise():
+    events = run(FallRule(FallRuleConfig(), SITE), [1] * 125)
+    assert [(t, phase) for t, phase, _, _ in events] == [
+        (3.0, EventPhase.OPENED), (60.0, EventPhase.UPDATED), (120.0, EventPhase.UPDATED)
+    ]  # fmt: skip
+    assert events[1][3] == 1.0  # minutes down: band A from 1 in the demo
+
+
+def test_low_confidence_other_labels_and_outside_the_zone_are_not_falls():
+    rule = FallRule(FallRuleConfig(min_confidence=0.5, zone="hall"), SITE)
+    assert run(rule, [down(1, confidence=0.45)] * 6) == []
+    assert run(rule, [detections([(10, 400, 90, 440)], "person")] * 6, start=10) == []
+    assert run(rule, [down(1, x=400)] * 6, start=20) == []  # outside the hall
+    assert run(rule, [down(1, x=100)] * 4, start=30)[0][1] is EventPhase.OPENED
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [({"min_hits": 7, "window_frames": 6}, "min_hits"), ({"min_confidence": 1.2}, "min_confidence"),
+     ({"labels": []}, "labels"), ({"window_frames": 0}, "window_frames")],
+)  # fmt: skip
+def test_bad_thresholds_name_their_field(fields, field):
+    with pytest.raises(ValidationError, match=field):
+        FallRuleConfig(**fields)
+
+
+def test_a_fall_label_stays_out_of_the_tracker_and_reaches_the_rules_untracked():
+    tracked = detections([(10, 100, 50, 200)], "person")
+    tracked.tracker_id = np.array([7])
+    merged = with_untracked(tracked, down(1))
+    assert list(merged.data[LABEL_KEY]) == ["person", "fall"] and list(merged.tracker_id) == [7, -1]
+    assert len(with_untracked(detections([], "person"), down(2))) == 2
+
+
+def test_a_model_without_the_fall_label_fails_the_config_naming_the_field():
+    from models.config import ConfigError, parse_config
+    from tests.conftest import demo_raw_config
+
+    raw = demo_raw_config()
+    camera_id = next(iter(raw["cameras"]))
+    raw["cameras"][camera_id]["rules"]["fall"] = {}
+    env = {"XUELIANG_DEMO_RTSP": "rtsp://127.0.0.1:9"}
+    assert parse_config(raw, environ=env).models["people"].labels_of("Fall") == ("person", "fall")
+    raw["models"]["people"]["labels"] = {"Normal": "person", "Fall": "person"}
+    with pytest.raises(ConfigError, match=rf"cameras\.{camera_id}\.rules\.fall\.model: model 'people' gives no \['fall'\]"):
+        parse_config(raw, environ=env)
