@@ -96,3 +96,22 @@ def test_a_model_without_the_fall_label_fails_the_config_naming_the_field():
     raw["models"]["people"]["labels"] = {"Normal": "person", "Fall": "person"}
     with pytest.raises(ConfigError, match=rf"cameras\.{camera_id}\.rules\.fall\.model: model 'people' gives no \['fall'\]"):
         parse_config(raw, environ=env)
+
+
+def test_the_real_people_model_gives_a_fall_as_a_fall_and_as_a_person(real_detectors):
+    """vtest's first frame: the jacket lying on the lawn is the model's `Fall` (bench/replay/RESULTS.md). With the
+    demo's `Fall: [person, fall]` it is one `fall` box and the same box once as a `person`, never twice."""
+    import cv2
+
+    from ingest.demo.footage import pedestrian_clip
+
+    capture = cv2.VideoCapture(str(pedestrian_clip()))
+    ok, image = capture.read()
+    capture.release()
+    assert ok
+    found = real_detectors["people"].detect(image)
+    labels = list(found.data[LABEL_KEY])
+    falls = [box for box, label in zip(found.xyxy.tolist(), labels, strict=True) if label == "fall"]
+    persons = [box for box, label in zip(found.xyxy.tolist(), labels, strict=True) if label == "person"]
+    assert len(falls) == 1 and falls[0] in persons
+    assert len(persons) == len({tuple(box) for box in persons})  # no person counted twice
