@@ -2,7 +2,7 @@
 dark or bright, for T s (`dwell_s`, held by the shared harness), judged from image statistics against a reference
 the rule learns from the camera's own normal picture. No detector: it reads only the frame.
 
-Per analysed frame (a gray copy `analysis_width` px wide, about 1 ms at 320 px):
+Per analysed frame (a gray copy `analysis_width` px wide; a few ms a frame at 320 px):
 - brightness: the mean gray level; `dark` when it falls below `dark_ratio` of the reference's (and under
   `dark_level`), `bright` when the headroom left to white falls below `bright_ratio` of the reference's;
 - texture: the fraction of an 8x8 grid of cells that are flat (gray std < `flat_std`); `covered` when at least
@@ -236,6 +236,7 @@ class CameraTamperRule(Rule):
             "flat_fraction": round(stats.flat_fraction, 3),
             "change": None if stats.change is None else round(stats.change, 3),
             "view_match": None if stats.view_match is None else round(stats.view_match, 3),
+            "shift_px": None if stats.shift_px is None else round(stats.shift_px, 1),
         }
 
     def replay_series(self) -> ReplaySeries:
