@@ -115,3 +115,35 @@ def test_the_real_people_model_gives_a_fall_as_a_fall_and_as_a_person(real_detec
     persons = [box for box, label in zip(found.xyxy.tolist(), labels, strict=True) if label == "person"]
     assert len(falls) == 1 and falls[0] in persons
     assert len(persons) == len({tuple(box) for box in persons})  # no person counted twice
+
+
+def test_on_a_tracked_camera_the_fall_boxes_bypass_the_tracker_and_reach_the_fall_rule():
+    """A camera with line_crossing (tracked) and fall on one model that gives a fallen walker as a `person` and a
+    `fall` box: the tracker sees only the persons (one id per walker), the fall rule its fall box."""
+    from analytics.pipeline import CameraPipeline
+    from ingest.frames import VideoFrame
+    from models.config import CameraConfig
+    from tests.analytics.helpers import HEIGHT, WIDTH, online
+
+    class FallenWalker:
+        name = "people"
+
+        def detect(self, image):  # type: ignore[no-untyped-def]
+            found = detections([(100.0, 300.0, 180.0, 340.0)] * 2, "person")  # one walker down, as the detector
+            found.data[LABEL_KEY] = np.array(["person", "fall"], dtype=object)  # gives `Fall: [person, fall]`
+            return found
+
+    camera = CameraConfig.model_validate({
+        "name": "cam", "url": "rtsp://127.0.0.1/x", "lines": {"gate": {"points": [[0, 100], [640, 100]]}},
+        "rules": {"line_crossing": {"line": "gate"}, "fall": {}}, "motion": {"enabled": False},
+    })  # fmt: skip
+    pipeline = CameraPipeline("cam", camera, {"people": FallenWalker()})
+    events = []
+    for i in range(6):
+        t = i / 5
+        frame = VideoFrame("cam", i, t, t, np.zeros((HEIGHT, WIDTH, 3), np.uint8))
+        events += pipeline.step(frame, online("cam"), t)
+    found = pipeline.last_observation.detections["people"]  # type: ignore[union-attr]
+    by_label = dict(zip(found.data[LABEL_KEY], found.tracker_id, strict=True))
+    assert by_label["person"] >= 0 and by_label["fall"] == -1  # the person is tracked, the fall never is
+    assert [(e.rule, e.phase) for e in events] == [("fall", EventPhase.OPENED)]
