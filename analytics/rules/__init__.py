@@ -14,7 +14,9 @@ from typing import Any
 
 from analytics.rules.base import LineCount, ReplaySeries, Rule, RuleState
 from analytics.rules.camera_offline_rule import CameraOfflineRule
+from analytics.rules.camera_tamper import CameraTamperRule
 from analytics.rules.crowd_rule import CrowdRule
+from analytics.rules.fall import FallRule
 from analytics.rules.fire_smoke_rule import FireSmokeRule
 from analytics.rules.harness import RuleHarness
 from analytics.rules.intrusion import IntrusionRule
@@ -30,6 +32,8 @@ RULE_FACTORIES: dict[str, Callable[[Any, RuleSite], Rule]] = {
     "intrusion": IntrusionRule,
     "loitering": LoiteringRule,
     "line_crossing": LineCrossingRule,
+    "fall": FallRule,
+    "camera_tamper": CameraTamperRule,
 }
 
 

@@ -307,8 +307,10 @@ const categoriesEn = {
   zone_intrusion: "Zone intrusion",
   loitering: "Loitering",
   line_crossing: "Line crossing (wrong way)",
+  camera_tamper: "Camera tampered / picture abnormal",
+  fall_detected: "Person fallen",
 };
-const groupsEn = { 社会治安: "Public order", 安全生产: "Safety", 城市管理: "City management" };
+const groupsEn = { 社会治安: "Public order", 安全生产: "Safety", 城市管理: "City management", 民生服务: "Public services" };
 
 const dictionaries = { zh, en };
 let lang = localStorage.getItem(STORAGE_KEY) === "en" ? "en" : "zh";

@@ -70,8 +70,9 @@ def test_unreadable_and_malformed_files(tmp_path):
 def test_the_bench_labels_parse_and_name_cameras_of_the_bench_config():
     labels = load_labels(BENCH / "labels.yaml")
     config = load_config(BENCH / "config.yaml")
-    assert len(labels.clips) == 10  # the six workplace clips and the four of bench/replay/extra_clips.sh
-    assert {"street_1080p_vtest_mosaic.mp4", "market_street_1906_sample.mp4"} <= set(labels.clips)
+    assert len(labels.clips) == 16  # the six clips of the assets, the four of bench/replay/extra_clips.sh, six
+    # camera-tamper clips made from vtest (ingest/demo/tamper.py)
+    assert {"street_1080p_vtest_mosaic.mp4", "market_street_1906_sample.mp4", "tamper_cover_vtest.mp4"} <= set(labels.clips)
     for name, clip in labels.clips.items():
         assert clip.camera in config.cameras, name
         assert all(camera in config.cameras for camera in clip.also_as), name

@@ -67,7 +67,7 @@ def test_cameras_never_show_the_stream_url_or_its_password(
                 ("330106001001", "宝石山社区"),
                 (CELL_WALKWAY, "宝石山第一网格"),
             ],
-            ["crowd", "camera_offline", "intrusion", "line_crossing"],
+            ["crowd", "camera_offline", "intrusion", "line_crossing", "camera_tamper"],
         ),
         # grid_cell given in the config
         (
