@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import supervision as sv
 
-from analytics.detector import subset
+from analytics.detector import LABEL_KEY, subset
 from analytics.events import Event, EventPhase, Evidence, Observation
 from analytics.rules.base import RecordValue, ReplaySeries, Rule, RuleState
 from analytics.rules.objects import best_confidence, objects
@@ -38,6 +38,7 @@ class _Candidate:
     box: np.ndarray  # xyxy where it was first seen
     since: float  # first seen here
     last_seen: float
+    label: str
 
     def bottom_centre(self) -> np.ndarray:
         return np.array([(self.box[0] + self.box[2]) / 2.0, self.box[3]])
@@ -92,6 +93,13 @@ class VehicleDwellRule(Rule):
     def _parked_count(self, now: float) -> int:
         return sum(1 for c in self._candidates if now - c.since >= self.config.min_stationary_s)
 
+    def _parked_boxes(self, now: float) -> sv.Detections:
+        parked = [c for c in self._candidates if now - c.since >= self.config.min_stationary_s]
+        return sv.Detections(
+            xyxy=np.array([c.box for c in parked], dtype=float).reshape(-1, 4),
+            data={LABEL_KEY: np.array([c.label for c in parked], dtype=object)},
+        )
+
     def _match(self, detections: sv.Detections, now: float) -> np.ndarray:
         """Continue or start a candidate per detection; a mask of the detections that continue a parked one."""
         parked = np.zeros(len(detections), dtype=bool)
@@ -109,7 +117,7 @@ class VehicleDwellRule(Rule):
                 if overlap >= best_iou and shift <= self.config.max_shift * candidate.size():
                     best, best_iou = number, overlap
             if best is None:
-                self._candidates.append(_Candidate(box, now, now))
+                self._candidates.append(_Candidate(box, now, now, str(detections.data[LABEL_KEY][index])))
                 taken.add(len(self._candidates) - 1)
                 continue
             taken.add(best)
@@ -130,6 +138,8 @@ class VehicleDwellRule(Rule):
             if len(parked_now):
                 self._evidence = Evidence(observation.frame, parked_now)
                 self._peak_confidence = best_confidence(parked_now)
+            elif self._evidence is None:  # T reached while hidden (a bus in front): its box where it stands
+                self._evidence = Evidence(observation.frame, self._parked_boxes(now))
             if not self._open or parked > self._peak:
                 phase = EventPhase.UPDATED if self._open else EventPhase.OPENED
                 self._open, self._peak = True, max(parked, self._peak)

@@ -6,6 +6,7 @@ from analytics.rules.vehicle_dwell import VehicleDwellRule
 from analytics.zones import Zone
 from models.config import VehicleDwellRuleConfig, ZoneConfig
 from tests.analytics.helpers import detections, observe
+from tests.conftest import ASSETS
 
 # The no-parking zone: x < 320 of a 640x480 frame. A vehicle is a 100x60 box placed by its bottom-centre x.
 SITE = RuleSite({"kerb": Zone.from_config("kerb", ZoneConfig(polygon=[(0, 0), (320, 0), (320, 480), (0, 480)]))},
@@ -78,3 +79,57 @@ def test_the_opening_carries_minutes_parked_and_the_evidence():
     assert len(opened) == 1 and opened[0].phase is EventPhase.OPENED
     assert opened[0].magnitude == 1.0  # minutes
     assert opened[0].evidence is not None and len(opened[0].evidence.detections) == 1  # the one in the zone
+
+
+def test_a_vehicle_hidden_when_t_is_reached_opens_with_its_last_box_as_evidence():
+    r = rule()
+    events = [r.observe(observe(n * STEP, {"vehicles": vehicles([100] if n < 5 else [])})) for n in range(7)]
+    opened = [e for e in events if e is not None]
+    assert [e.phase for e in opened] == [EventPhase.OPENED]  # at 60 s, unseen since 40 s (within clear_s)
+    assert opened[0].evidence is not None and opened[0].evidence.detections.xyxy.tolist() == [[50, 340, 150, 400]]
+
+
+# The real model on real footage: vtest.avi's parked van (a grey van at the top right, 768x576, standing all 80 s;
+# yolov8n calls it a truck) with the COCO detector configured by path and sha256, as a user would.
+VEHICLES_MODEL = ASSETS / "models" / "yolov8n_int8.tflite"
+VTEST = ASSETS / "clips" / "crowd_elevated_opencv_vtest.avi"
+VAN_ZONE = [(630, 30), (730, 30), (730, 115), (630, 115)]  # the van's bottom-centre; the car beside it is outside
+
+
+@pytest.mark.skipif(not (VEHICLES_MODEL.is_file() and VTEST.is_file()),
+                    reason="needs ../shared/assets (yolov8n_int8.tflite and vtest.avi)")  # fmt: skip
+def test_the_real_coco_model_finds_vtests_parked_van():
+    import cv2
+
+    from analytics.detector import UltralyticsDetector
+    from models.config import UltralyticsModelConfig
+
+    detector = UltralyticsDetector("vehicles", UltralyticsModelConfig(
+        type="ultralytics", path=VEHICLES_MODEL, sha256="c8c5ea2b540cee6763aaef944109e710e9be2ee0de6549cff1fd0bae932d6ee6",
+        labels={name: name for name in ("person", "car", "truck", "bus", "motorcycle")},
+    ))  # fmt: skip
+    zones = {"van": Zone.from_config("van", ZoneConfig(polygon=VAN_ZONE)),
+             "street": Zone.from_config("street", ZoneConfig(polygon=[(0, 200), (768, 200), (768, 576), (0, 576)]))}  # fmt: skip
+    site = RuleSite(zones, {}, 2.0)
+    van = VehicleDwellRule(VehicleDwellRuleConfig(zone="van", min_stationary_s=20), site)
+    street = VehicleDwellRule(VehicleDwellRuleConfig(zone="street", min_stationary_s=20), site)
+    capture = cv2.VideoCapture(str(VTEST))
+    events: dict[str, list] = {"van": [], "street": []}
+    number = 0
+    while number < 300:  # the first 30 s at 2 fps (every 5th of 10 fps)
+        ok, image = capture.read()
+        if not ok:
+            break
+        if number % 5 == 0:
+            t = number / 10.0
+            found = {"vehicles": detector.detect(image)}
+            for name, rule in (("van", van), ("street", street)):
+                event = rule.observe(observe(t, found))
+                if event is not None:
+                    events[name].append((t, event))
+        number += 1
+    capture.release()
+    assert [(t, e.phase) for t, e in events["van"]] == [(20.0, EventPhase.OPENED)]
+    box = events["van"][0][1].evidence.detections.xyxy[0]
+    assert 640 < (box[0] + box[2]) / 2 < 730 and 80 < box[3] < 115  # the van, not the car at the frame's edge
+    assert events["street"] == []  # no vehicle on the pedestrian street
