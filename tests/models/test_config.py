@@ -183,5 +183,9 @@ def test_check_config_says_when_a_rules_model_file_is_missing_or_not_the_configu
                             text=True, env={"XUELIANG_DEMO_RTSP": "rtsp://x"}, cwd=Path(__file__).parents[2])  # fmt: skip
     assert result.returncode == 3, result.stderr
     assert expected in result.stderr
+    serve = subprocess.run([sys.executable, "-m", "api.cli", "serve", "--config", str(config), "--port", "0"],
+                           capture_output=True, text=True, env={"XUELIANG_DEMO_RTSP": "rtsp://x"},
+                           cwd=Path(__file__).parents[2], timeout=120)  # fmt: skip
+    assert serve.returncode == 3 and f"cannot start: {expected}" in serve.stderr  # the service says it at start too
     if weights == "other.tflite":
         assert f"config expects {VEHICLES_SHA256}" in result.stderr
