@@ -42,11 +42,13 @@ def resolve_weights(name: str, model: UltralyticsModelConfig) -> Path:
         assert model.path is not None
         path = model.path.expanduser()
     if not path.is_file():
-        raise ModelUnavailableError(f"model {name!r}: weights file {path} does not exist")
+        field = f"models.{name}.path" if model.path is not None else f"models.{name}.resource"
+        raise ModelUnavailableError(f"{field}: model {name!r}: weights file {path} does not exist")
     actual = file_sha256(path)
     if actual != model.sha256:
+        field = f"models.{name}.path" if model.path is not None else f"models.{name}.sha256"
         raise ModelUnavailableError(
-            f"model {name!r}: {path} has sha256 {actual}, config expects {model.sha256}; "
+            f"{field}: model {name!r}: {path} has sha256 {actual}, config expects {model.sha256}; "
             "refusing to load weights that are not the ones configured"
         )
     return path

@@ -110,6 +110,18 @@ def check_config(args: argparse.Namespace) -> int:
     except ConfigError as error:
         print(error, file=sys.stderr)
         return EXIT_CONFIG
+    from analytics.model_files import ModelUnavailableError, resolve_weights
+    from analytics.service import models_needed
+
+    problems = []
+    for name in sorted(models_needed(config) & set(config.models)):
+        try:
+            resolve_weights(name, config.models[name])  # the file is there and is the one configured
+        except ModelUnavailableError as error:
+            problems.append(str(error))
+    if problems:
+        print(f"{args.file}: invalid configuration: " + "; ".join(problems), file=sys.stderr)
+        return EXIT_MODELS
     tree = config.grid_tree()
     print(
         f"{args.file}: OK — {sum(1 for _ in tree)} grid cells, {len(config.event_categories)} event categories, "

@@ -653,6 +653,43 @@ class CameraTamperRuleConfig(RuleConfig):
     probe_s: float = Field(default=1.5, gt=0, description="How long one freeze probe decodes every frame.")
 
 
+class VehicleDwellRuleConfig(RuleConfig):
+    """机动车违停 / 占道: a vehicle stationary inside a no-parking zone for `min_stationary_s` (T, minutes in practice)."""
+
+    SENSITIVITY: ClassVar[dict[str, dict[str, Any]]] = {
+        "low": {"min_confidence": 0.5, "max_shift": 0.05},
+        "medium": {"min_confidence": 0.35, "max_shift": 0.1},
+        "high": {"min_confidence": 0.25, "max_shift": 0.15},
+    }
+
+    model: str = Field(
+        default="vehicles",
+        description="Name of the model that finds vehicles (a COCO detector configured by `path` and `sha256`).",
+    )
+    category: str = Field(default="illegal_parking", description="Event category code for the incident.")
+    labels: list[str] = Field(
+        default=["car", "truck", "bus", "motorcycle"], min_length=1, description="Labels that count as vehicles."
+    )
+    zone: str = Field(description="The no-parking zone (vehicles count by their bottom-centre point).")
+    min_confidence: float = Field(default=0.35, gt=0, lt=1, description="Lowest detection confidence counted.")
+    min_stationary_s: float = Field(
+        default=300.0, gt=0, description="T: a vehicle must stand still in the zone this long to open (default 5 min)."
+    )
+    max_shift: float = Field(
+        default=0.1,
+        gt=0,
+        lt=1,
+        description="Stationary: the box's bottom-centre stays within this fraction of the box's larger side of "
+        "where it was first seen, for the whole of T.",
+    )
+    clear_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="A parked vehicle unseen this long is gone (shorter gaps, e.g. a bus passing in front, are "
+        "tolerated); no parked vehicle left ends the incident.",
+    )
+
+
 class RulesConfig(Strict):
     """One field per rule (the field name is the rule's name in RULE_FACTORIES, analytics/rules/__init__.py)."""
 
@@ -669,6 +706,9 @@ class RulesConfig(Strict):
     fall: FallRuleConfig | None = Field(default=None, description="Fall (跌倒); off when omitted.")
     camera_tamper: CameraTamperRuleConfig | None = Field(
         default=None, description="Camera tamper (视频遮挡/画面异常) from image statistics; off when omitted."
+    )
+    vehicle_dwell: VehicleDwellRuleConfig | None = Field(
+        default=None, description="Illegal parking (机动车违停/占道) in a no-parking zone; off when omitted."
     )
 
     def enabled(self) -> Iterator[tuple[str, RuleConfig]]:

@@ -23,6 +23,7 @@ from analytics.rules.intrusion import IntrusionRule
 from analytics.rules.line_crossing import LineCrossingRule
 from analytics.rules.loitering import LoiteringRule
 from analytics.rules.site import RuleSite
+from analytics.rules.vehicle_dwell import VehicleDwellRule
 from models.config import CameraConfig
 
 RULE_FACTORIES: dict[str, Callable[[Any, RuleSite], Rule]] = {
@@ -34,6 +35,7 @@ RULE_FACTORIES: dict[str, Callable[[Any, RuleSite], Rule]] = {
     "line_crossing": LineCrossingRule,
     "fall": FallRule,
     "camera_tamper": CameraTamperRule,
+    "vehicle_dwell": VehicleDwellRule,
 }
 
 

@@ -309,6 +309,7 @@ const categoriesEn = {
   line_crossing: "Line crossing (wrong way)",
   camera_tamper: "Camera tampered / picture abnormal",
   fall_detected: "Person fallen",
+  illegal_parking: "Illegal parking / lane occupied",
 };
 const groupsEn = { 社会治安: "Public order", 安全生产: "Safety", 城市管理: "City management", 民生服务: "Public services" };
 

@@ -87,6 +87,10 @@ def test_demo_config_is_valid(raw):
         (f"cameras.{CAM}.rules.crowd.severity_bands", [{"severity": "A", "min_magnitude": 3}], "band with min_magnitude 0"),
         (f"cameras.{CAM}.rules.loitering", {"zone": "walkway", "min_total_s": 60, "window_s": 30},
          "window_s (30.0) cannot be shorter than min_total_s (60.0)"),
+        (f"cameras.{CAM}.rules.vehicle_dwell", {"zone": "walkway", "model": "people"},
+         f"cameras.{CAM}.rules.vehicle_dwell.model: model 'people' gives no ['bus', 'car', 'motorcycle', 'truck'] labels"),
+        (f"cameras.{CAM}.rules.vehicle_dwell", {"zone": "kerb"}, f"cameras.{CAM}: rules.vehicle_dwell.zone: unknown zone 'kerb'"),
+        (f"cameras.{CAM}.rules.vehicle_dwell", {"zone": "walkway", "max_shift": 0}, f"cameras.{CAM}.rules.vehicle_dwell.max_shift"),
         (f"cameras.{CAM}.timezone", "Mars/Olympus", f"cameras.{CAM}.timezone: unknown time zone 'Mars/Olympus'"),
         (f"cameras.{CAM}.tracking", {"tracker": "deepsort"}, f"cameras.{CAM}.tracking.tracker: Input should be"),
     ],
@@ -154,3 +158,34 @@ def test_check_config_cli_exit_codes(tmp_path, raw):
                             env={"XUELIANG_DEMO_RTSP": "rtsp://u:pw@h"}, cwd=Path(__file__).parents[2])  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "OK" in result.stdout and "330106001001001" in result.stdout and "pw" not in result.stdout
+
+
+VEHICLES_SHA256 = "c8c5ea2b540cee6763aaef944109e710e9be2ee0de6549cff1fd0bae932d6ee6"
+
+
+@pytest.mark.parametrize(
+    ("weights", "sha256", "expected"),
+    [
+        ("missing.tflite", VEHICLES_SHA256, "models.vehicles.path: model 'vehicles': weights file"),
+        ("other.tflite", VEHICLES_SHA256, "models.vehicles.path: model 'vehicles': "),
+    ],
+)
+def test_check_config_says_when_a_rules_model_file_is_missing_or_not_the_configured_one(tmp_path, raw, weights,
+                                                                                        sha256, expected):  # fmt: skip
+    (tmp_path / "other.tflite").write_bytes(b"not the configured weights")
+    raw = with_change(raw, "models.vehicles", {"type": "ultralytics", "path": str(tmp_path / weights),
+                                               "sha256": sha256, "labels": {"car": "car", "truck": "truck",
+                                                                            "bus": "bus", "motorcycle": "motorcycle"}})  # fmt: skip
+    raw = with_change(raw, f"cameras.{CAM}.rules.vehicle_dwell", {"zone": "walkway"})
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(raw, allow_unicode=True))
+    result = subprocess.run([sys.executable, "-m", "api.cli", "check-config", str(config)], capture_output=True,
+                            text=True, env={"XUELIANG_DEMO_RTSP": "rtsp://x"}, cwd=Path(__file__).parents[2])  # fmt: skip
+    assert result.returncode == 3, result.stderr
+    assert expected in result.stderr
+    serve = subprocess.run([sys.executable, "-m", "api.cli", "serve", "--config", str(config), "--port", "0"],
+                           capture_output=True, text=True, env={"XUELIANG_DEMO_RTSP": "rtsp://x"},
+                           cwd=Path(__file__).parents[2], timeout=120)  # fmt: skip
+    assert serve.returncode == 3 and f"cannot start: {expected}" in serve.stderr  # the service says it at start too
+    if weights == "other.tflite":
+        assert f"config expects {VEHICLES_SHA256}" in result.stderr
