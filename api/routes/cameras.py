@@ -94,7 +94,7 @@ def get_thumbnail(camera_id: str, config: ConfigDep, principal: PrincipalDep, th
 @router.get(
     "/{camera_id}/lines",
     response_model=CameraLinesOut,
-    responses={404: {"description": "Unknown camera, or one outside the caller's grid subtree"}},
+    responses=errors(404, described={404: "Unknown camera, or one outside the caller's grid subtree"}),
 )
 def get_line_counts(camera_id: str, config: ConfigDep, principal: PrincipalDep, counts: LineCountsDep) -> CameraLinesOut:
     """People flow: each camera line with the crossings in and out that the camera's line-crossing rule counted

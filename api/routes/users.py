@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field, StringConstraints
 
 from api.accounts import Account, AccountAdmin, ConfigAccount, GridNotGrantable, NameTaken, UnknownAccount
 from api.deps import AddressDep, AdminDep, AuthenticatorDep, ConfigDep, GridTreeDep, NowDep, StoreDep
+from api.errors import WITH_BODY
 from api.schemas import ErrorOut
 from models.config import SLUG_ID
 
@@ -35,7 +36,7 @@ ADMIN_ERRORS: Responses = {
     401: {"model": ErrorOut, "description": "Not authenticated"},
     403: {"model": ErrorOut, "description": "Not an admin"},
 }
-BAD_BODY: Responses = {400: {"model": ErrorOut, "description": "The body is not JSON"}}
+BAD_BODY: Responses = WITH_BODY  # 400 not JSON, 413 too large, 422 a field not valid (api/errors.py)
 UNKNOWN: Responses = {404: {"model": ErrorOut, "description": "No such user (or one outside the admin's subtree)"}}
 CONFIG_ACCOUNT: Responses = {409: {"model": ErrorOut, "description": "Defined in the config: change it there"}}
 

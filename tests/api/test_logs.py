@@ -26,10 +26,16 @@ PASSWORD = "s3cret-pa55"
 def restore_logging() -> Iterator[None]:
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
+    # An in-process uvicorn server started by an earlier test configures uvicorn's loggers its own way (own
+    # handlers, no propagation); the service's logging takes them from a fresh state, as at a real start.
+    access = logging.getLogger("uvicorn.access")
+    access_state = (access.handlers[:], access.level, access.propagate, access.disabled)
+    access.handlers[:], access.level, access.propagate, access.disabled = [], logging.NOTSET, True, False
     try:
         yield
     finally:
         root.handlers[:], root.level = handlers, level
+        access.handlers[:], access.level, access.propagate, access.disabled = access_state
 
 
 @pytest.mark.usefixtures("restore_logging")
