@@ -15,10 +15,10 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 # The console is plain ES modules and one stylesheet from this server (no inline script, no CDN, no web fonts):
-# only 'self' is allowed; thumbnails and snapshots are fetched with credentials and shown as blob: URLs; the
+# only 'self' is allowed; thumbnails and snapshots are fetched with credentials and shown as blob: URLs, and so is the event clip's <video> (media-src); the
 # favicon is data:. Its computed styles (bar widths) are set through the CSSOM (el.style), which CSP allows.
 CONSOLE_CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; connect-src 'self'; "
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; media-src 'self' blob:; connect-src 'self'; "
     "font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 # FastAPI's /docs and /redoc pages load Swagger UI / ReDoc from jsDelivr and start them with an inline script.
