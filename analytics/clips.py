@@ -29,7 +29,7 @@ from pathlib import Path
 import av
 
 from ingest.packet_ring import PacketRing, write_mp4
-from models.clips_config import ClipsConfig
+from models.config import ClipsConfig
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import supervision as sv
 
-from models.ground_config import GroundCalibrationConfig
+from models.config import GroundCalibrationConfig
 
 
 @dataclass(frozen=True, kw_only=True)

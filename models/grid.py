@@ -1,16 +1,15 @@
-"""The grid tree (网格): lookups by code, ancestors, subtrees, and point-in-polygon location."""
+"""The grid tree (网格): lookups by code, ancestors, subtrees, and point-in-polygon location.
+
+Built from the configured tree by `GridConfig.tree()` (models/config/grid.py); this module knows no config."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from shapely.geometry import Point, shape
+from shapely.geometry import Point
 from shapely.geometry.base import BaseGeometry
-
-if TYPE_CHECKING:
-    from models.config import GridCellConfig, GridConfig
 
 
 @dataclass(frozen=True)
@@ -34,28 +33,6 @@ class GridTree:
     def __init__(self, cells: dict[str, GridCell], root_code: str) -> None:
         self._cells = cells
         self.root_code = root_code
-
-    @classmethod
-    def from_config(cls, config: GridConfig) -> GridTree:
-        cells: dict[str, GridCell] = {}
-
-        def add(cell: GridCellConfig, depth: int, parent: str | None) -> None:
-            polygon = cell.polygon.model_dump() if cell.polygon else None
-            cells[cell.code] = GridCell(
-                code=cell.code,
-                name=cell.name,
-                level=cell.level or config.level_names[min(depth, len(config.level_names) - 1)],
-                parent_code=parent,
-                polygon=polygon,
-                staff=tuple(s.model_dump() for s in cell.staff),
-                children=tuple(c.code for c in cell.children),
-                geometry=shape(polygon) if polygon else None,
-            )
-            for child in cell.children:
-                add(child, depth + 1, cell.code)
-
-        add(config.root, 0, None)
-        return cls(cells, config.root.code)
 
     def __iter__(self) -> Iterator[GridCell]:
         return iter(self._cells.values())

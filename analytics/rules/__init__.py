@@ -1,7 +1,7 @@
 """Rules, registered by their config field name (`rules.<name>` in a camera's config).
 
 Adding a rule: its file here (a `Rule` subclass, analytics/rules/base.py, declaring what it needs), one line in
-RULE_FACTORIES, and its config model (a `RuleConfig` subclass in models/config.py, a field of `RulesConfig`).
+RULE_FACTORIES, and its config model (a `RuleConfig` subclass in models/config/rules.py, a field of `RulesConfig`).
 Nothing else names it: the pipeline, replays, their report and the config checks read the declarations. The shared
 knobs (schedule, dwell, alarm interval, sensitivity, category and severity bands) come with `RuleConfig` and
 `RuleHarness`.

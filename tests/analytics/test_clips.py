@@ -19,8 +19,7 @@ from ingest.demo.footage import fire_clip
 from ingest.frames import VideoFrame
 from ingest.packet_ring import PacketRing
 from models import outbox
-from models.clips_config import ClipsConfig
-from models.config import parse_config
+from models.config import ClipsConfig, parse_config
 from models.incident import PushMessage
 from models.push import LocalBroker, PushJournal
 from models.store import Store

