@@ -178,8 +178,3 @@ def merge_within_label(detections: sv.Detections, iou: float) -> sv.Detections:
     _, label_index = np.unique(np.asarray(detections.data[LABEL_KEY], dtype=str), return_inverse=True)
     predictions = np.column_stack([detections.xyxy, confidences(detections), label_index.astype(float)])
     return subset(detections, sv.box_non_max_suppression(predictions, iou_threshold=iou))
-
-
-def load_detectors(models: dict[str, UltralyticsModelConfig], names: set[str]) -> dict[str, Detector]:
-    """Load each named model once. Raises ModelUnavailableError (with how to fix it) for a missing model."""
-    return {name: UltralyticsDetector(name, models[name]) for name in sorted(names)}

@@ -28,7 +28,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 
-from analytics.detector import Detector, load_detectors
+from analytics.detector import Detector
+from analytics.detector_backends import load_detectors
 from analytics.replay import (
     ClipReplayer,
     FrameRecord,

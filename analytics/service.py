@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from analytics.clips import ClipRecorder
-from analytics.detector import Detector, load_detectors
+from analytics.detector import Detector
+from analytics.detector_backends import load_detectors
 from analytics.incident_builder import IncidentBuilder
 from analytics.incident_sink import IncidentSink
 from analytics.line_counts import LineCounts

@@ -73,7 +73,7 @@ def demo_streams() -> Iterator[dict[str, str]]:
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from analytics.detector import load_detectors
+    from analytics.detector_backends import load_detectors
     from analytics.model_files import ModelUnavailableError
     from analytics.service import models_needed
     from api.app import create_app
@@ -110,13 +110,14 @@ def check_config(args: argparse.Namespace) -> int:
     except ConfigError as error:
         print(error, file=sys.stderr)
         return EXIT_CONFIG
-    from analytics.model_files import ModelUnavailableError, resolve_weights
+    from analytics.detector_backends import check_model
+    from analytics.model_files import ModelUnavailableError
     from analytics.service import models_needed
 
     problems = []
     for name in sorted(models_needed(config) & set(config.models)):
         try:
-            resolve_weights(name, config.models[name])  # the file is there and is the one configured
+            check_model(name, config.models[name])  # e.g. the weights are there and are the ones configured
         except ModelUnavailableError as error:
             problems.append(str(error))
     if problems:
@@ -160,7 +161,7 @@ def replay(args: argparse.Namespace) -> int:
 def _replay(args: argparse.Namespace) -> int:
     import shlex
 
-    from analytics.detector import load_detectors
+    from analytics.detector_backends import load_detectors
     from analytics.ground_truth import LabelsError, load_labels
     from analytics.model_files import ModelUnavailableError
     from analytics.replay import ReplayFailedError, ReplayInputError, clip_files, parse_speed

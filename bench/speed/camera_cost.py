@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from analytics.detector import load_detectors
+from analytics.detector_backends import load_detectors
 from analytics.pipeline import CameraPipeline
 from bench.speed.common import DEMO_CONFIG, machine, median, percentile, table, write_results
 from ingest.demo.footage import pedestrian_clip

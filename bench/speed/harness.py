@@ -26,7 +26,8 @@ import psutil
 import supervision as sv
 import yaml
 
-from analytics.detector import Detector, InputSize, load_detectors
+from analytics.detector import Detector, InputSize
+from analytics.detector_backends import load_detectors
 from analytics.service import AnalyticsService
 from bench.speed.common import CLIPS, DEMO_CONFIG
 from ingest.demo.footage import cache_dir, fire_clip, pedestrian_clip

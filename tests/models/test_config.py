@@ -66,7 +66,13 @@ def test_demo_config_is_valid(raw):
         ("event_categories.fire_hazard.severity_bands.0.severity", "D", "severity: Input should be 'A', 'B' or 'C'"),
         ("models.people.sha256", "abc", "models.people.sha256: String should match pattern"),
         ("models.people.path", "/tmp/x.pt", "give either `path`, or both `package` and `resource`"),
-        ("models.people.type", "tensorrt", "models.people"),
+        ("models.people.type", "tensorrt", "models.people.type: unknown type 'tensorrt'; give one of: ultralytics"),
+        ("models.people.type", DELETE, "models.people.type: required; give one of: ultralytics"),
+        # a model class mapped to a label outside the declared set (models/labels.py), alone or in a list
+        ("models.people.labels.Normal", "persn", "models.people.labels.Normal: unknown label 'persn'; the domain labels are person,"),
+        ("models.people.labels.Fall", ["person", "falling"], "models.people.labels.Fall: unknown label 'falling'"),
+        ("models.people.labels.Fall", [], "models.people.labels.Fall: give at least one domain label"),
+        ("models.fire_smoke.labels.fire", "flame", "models.fire_smoke.labels.fire: unknown label 'flame'"),
         (f"cameras.{CAM}.rules.fire_smoke", {"min_hits": 9, "window_frames": 5}, "min_hits (9) cannot exceed window_frames (5)"),
         ("store.data_dirr", "x", "store.data_dirr: Extra inputs are not permitted"),
         # the rules of the event catalogue and their shared knobs
