@@ -13,14 +13,21 @@ import supervision as sv
 
 from analytics.detector import LABEL_KEY
 from analytics.events import Evidence
+from models.labels import DOMAIN_LABELS
 
-LABEL_COLORS = {
+# A box's colour by its domain label: one for each declared label (models/labels.py), none of them the zone's yellow.
+LABEL_COLORS: dict[str, sv.Color] = {
     "person": sv.Color.from_hex("#2f80ed"),
+    "fall": sv.Color.from_hex("#f2994a"),
     "fire": sv.Color.from_hex("#eb5757"),
     "smoke": sv.Color.from_hex("#9b9b9b"),
+    "car": sv.Color.from_hex("#27ae60"),
+    "truck": sv.Color.from_hex("#9b51e0"),
+    "bus": sv.Color.from_hex("#56ccf2"),
+    "motorcycle": sv.Color.from_hex("#6fcf97"),
 }
-_PALETTE = sv.ColorPalette([LABEL_COLORS["person"], LABEL_COLORS["fire"], LABEL_COLORS["smoke"]])
-_LABEL_INDEX = {"person": 0, "fire": 1, "smoke": 2}
+_PALETTE = sv.ColorPalette([LABEL_COLORS[label] for label in DOMAIN_LABELS])
+_LABEL_INDEX: dict[str, int] = {label: i for i, label in enumerate(DOMAIN_LABELS)}
 
 
 # The snapshot must read at 320 px wide (the feed, the map's popups, a phone): what is drawn scales with the frame

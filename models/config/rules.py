@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 
 from models.config.base import Strict
 from models.config.categories import SeverityBand, verify_bands
+from models.labels import VEHICLE_LABELS, Label
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -203,7 +204,7 @@ class IntrusionRuleConfig(RuleConfig):
 
     model: str = Field(default="people", description="Name of the model that finds the objects.")
     category: str = Field(default="zone_intrusion", description="Event category code for the incident.")
-    labels: list[str] = Field(default=["person"], min_length=1, description="Labels that count as intruders.")
+    labels: list[Label] = Field(default=["person"], min_length=1, description="Labels that count as intruders.")
     zone: str = Field(description="The zone watched (objects count by their bottom-centre point).")
     min_confidence: float = Field(default=0.4, gt=0, lt=1, description="Lowest detection confidence counted.")
     dwell_s: float = Field(
@@ -227,7 +228,7 @@ class LoiteringRuleConfig(RuleConfig):
 
     model: str = Field(default="people", description="Name of the model that finds people (tracked).")
     category: str = Field(default="loitering", description="Event category code for the incident.")
-    labels: list[str] = Field(default=["person"], min_length=1, description="Labels that are tracked and timed.")
+    labels: list[Label] = Field(default=["person"], min_length=1, description="Labels that are tracked and timed.")
     zone: str = Field(description="The zone watched (people count by their bottom-centre point).")
     min_confidence: float = Field(default=0.4, gt=0, lt=1, description="Lowest detection confidence counted.")
     min_total_s: float = Field(
@@ -260,7 +261,7 @@ class LineCrossingRuleConfig(RuleConfig):
 
     model: str = Field(default="people", description="Name of the model that finds the objects (tracked).")
     category: str = Field(default="line_crossing", description="Event category code for the incident.")
-    labels: list[str] = Field(default=["person"], min_length=1, description="Labels that are tracked and counted.")
+    labels: list[Label] = Field(default=["person"], min_length=1, description="Labels that are tracked and counted.")
     line: str = Field(description="The camera line watched (under the camera's `lines`).")
     forbidden: Literal["in", "out", "both", "none"] = Field(
         default="in",
@@ -282,7 +283,7 @@ class FallRuleConfig(RuleConfig):
 
     model: str = Field(default="people", description="Name of the model that finds fallen people.")
     category: str = Field(default="fall_detected", description="Event category code for the incident.")
-    labels: list[str] = Field(
+    labels: list[Label] = Field(
         default=["fall"], min_length=1, description="Labels that mean a person down (the model must give them)."
     )
     zone: str | None = Field(default=None, description="Zone name; the whole frame when omitted.")
@@ -383,8 +384,8 @@ class VehicleDwellRuleConfig(RuleConfig):
         description="Name of the model that finds vehicles (a COCO detector configured by `path` and `sha256`).",
     )
     category: str = Field(default="illegal_parking", description="Event category code for the incident.")
-    labels: list[str] = Field(
-        default=["car", "truck", "bus", "motorcycle"], min_length=1, description="Labels that count as vehicles."
+    labels: list[Label] = Field(
+        default=list(VEHICLE_LABELS), min_length=1, description="Labels that count as vehicles."
     )
     zone: str = Field(description="The no-parking zone (vehicles count by their bottom-centre point).")
     min_confidence: float = Field(default=0.35, gt=0, lt=1, description="Lowest detection confidence counted.")

@@ -77,3 +77,18 @@ def test_the_rules_zone_and_line_are_drawn():
 
 def test_an_empty_frame_renders():
     assert shrunk(render_snapshot(evidence(640, 360, []))).shape == (180, 320, 3)
+
+
+def test_every_domain_label_has_its_own_colour_apart_from_the_zone():
+    from models.labels import DOMAIN_LABELS
+
+    assert set(LABEL_COLORS) == set(DOMAIN_LABELS)
+    colours = [LABEL_COLORS[label].as_bgr() for label in DOMAIN_LABELS] + [ZONE_COLOR.as_bgr()]
+    assert len(set(colours)) == len(colours)
+
+
+@pytest.mark.parametrize("label", ["car", "fall", "smoke"])
+def test_a_box_is_drawn_in_its_labels_colour(label):
+    small = shrunk(render_snapshot(evidence(640, 360, [(200, 100, 400, 300)], label)))
+    edge = near(small, LABEL_COLORS[label].as_bgr(), tolerance=40)[75:140, 95:106]  # the box's left edge
+    assert edge.sum() >= 2 * 40

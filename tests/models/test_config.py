@@ -73,6 +73,10 @@ def test_demo_config_is_valid(raw):
         ("models.people.labels.Fall", ["person", "falling"], "models.people.labels.Fall: unknown label 'falling'"),
         ("models.people.labels.Fall", [], "models.people.labels.Fall: give at least one domain label"),
         ("models.fire_smoke.labels.fire", "flame", "models.fire_smoke.labels.fire: unknown label 'flame'"),
+        (f"cameras.{CAM}.rules.intrusion", {"zone": "walkway", "labels": ["person", "dog"]},
+         f"cameras.{CAM}.rules.intrusion.labels.1: unknown label 'dog'"),
+        (f"cameras.{CAM}.rules.vehicle_dwell", {"zone": "walkway", "labels": ["van"]},
+         f"cameras.{CAM}.rules.vehicle_dwell.labels.0: unknown label 'van'"),
         (f"cameras.{CAM}.rules.fire_smoke", {"min_hits": 9, "window_frames": 5}, "min_hits (9) cannot exceed window_frames (5)"),
         ("store.data_dirr", "x", "store.data_dirr: Extra inputs are not permitted"),
         # the rules of the event catalogue and their shared knobs
