@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Literal
 
 from models.config import UltralyticsModelConfig
+from models.settings import Settings
 
 
 class ModelUnavailableError(RuntimeError):
@@ -109,7 +110,7 @@ def choose_runtime(name: str, model: UltralyticsModelConfig, weights: Path) -> R
 
 def models_cache_dir() -> Path:
     """$XUELIANG_CACHE/models, or ~/.cache/xueliang/models."""
-    return Path(os.environ.get("XUELIANG_CACHE", Path.home() / ".cache" / "xueliang")) / "models"
+    return Settings().cache / "models"
 
 
 def _hash_file(path: Path) -> str:

@@ -34,6 +34,8 @@ from pathlib import Path
 from types import TracebackType
 from urllib.parse import quote
 
+from models.settings import Settings
+
 SYSTEM_PYTHON = "/usr/bin/python3"  # has python3-gi; the project venv cannot import gi
 RELAY_SCRIPT = Path(__file__).with_name("gst_rtsp_relay.py")
 HOST = "127.0.0.1"
@@ -44,8 +46,7 @@ _STREAM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 def default_cache_dir() -> Path:
     """$XUELIANG_CACHE/streams, or ~/.cache/xueliang/streams."""
-    root = Path(os.environ.get("XUELIANG_CACHE", Path.home() / ".cache" / "xueliang"))
-    return root / "streams"
+    return Settings().cache / "streams"
 
 
 def _pdeathsig_prefix() -> list[str]:

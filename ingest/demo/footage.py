@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import subprocess
 from pathlib import Path
+
+from models.settings import Settings
 
 FIRE_STILLS = Path(__file__).with_name("fire_stills")
 PEDESTRIAN_CANDIDATES = (
@@ -20,8 +21,7 @@ class FootageMissingError(RuntimeError):
 
 
 def cache_dir() -> Path:
-    root = Path(os.environ.get("XUELIANG_CACHE", Path.home() / ".cache" / "xueliang"))
-    path = root / "footage"
+    path = Settings().cache / "footage"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
