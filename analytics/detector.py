@@ -8,7 +8,6 @@ several labels (`Fall: [person, fall]`) becomes one detection per label, so that
 
 from __future__ import annotations
 
-import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,11 +16,8 @@ from typing import Protocol, cast
 import numpy as np
 import supervision as sv
 
-from analytics.model_files import choose_runtime, exported_model, preload, resolve_weights
+from analytics.model_files import choose_runtime, exported_model, offline_yolo, preload, resolve_weights
 from models.config import ModelInputConfig, UltralyticsModelConfig
-
-# The camera network is air-gapped: keep ultralytics from probing the internet at import and at load.
-os.environ.setdefault("YOLO_OFFLINE", "true")
 
 LABEL_KEY = "label"
 # Tiles overlap by this fraction of their side, so a person cut by one tile's border is whole in the next.
@@ -106,8 +102,7 @@ class UltralyticsDetector:
     """
 
     def __init__(self, name: str, config: UltralyticsModelConfig, *, cache_dir: Path | None = None) -> None:
-        from ultralytics import YOLO
-
+        yolo = offline_yolo()
         preload(name, config)
         self.name = name
         self.config = config
@@ -117,7 +112,7 @@ class UltralyticsDetector:
         self.model_path = (
             exported_model(name, config, self.weights, runtime, cache_dir=cache_dir) if runtime else self.weights
         )
-        self._model = YOLO(str(self.model_path), task=config.task)
+        self._model = yolo(str(self.model_path), task=config.task)
         names: dict[int, str] = self._model.names  # type: ignore[assignment]
         unknown = set(config.labels) - set(names.values())
         if unknown:

@@ -16,10 +16,13 @@ import tempfile
 from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from models.config import UltralyticsModelConfig
 from models.settings import Settings
+
+if TYPE_CHECKING:
+    from ultralytics import YOLO
 
 
 class ModelUnavailableError(RuntimeError):
@@ -83,6 +86,17 @@ EXPORT_VERSION = 1
 SIDECAR = "export.json"
 
 log = logging.getLogger(__name__)
+
+
+def offline_yolo() -> type[YOLO]:
+    """ultralytics' YOLO class, imported with its online checks off. The camera network is air-gapped: ultralytics
+    decides once, when it is first imported, whether it is online (and then probes the internet at load and
+    export) unless YOLO_OFFLINE is set; so it is set here, just before that import, where a model is loaded or
+    exported, rather than by importing this project. An explicit YOLO_OFFLINE in the environment is kept."""
+    os.environ.setdefault("YOLO_OFFLINE", "true")
+    from ultralytics import YOLO
+
+    return YOLO
 
 
 def runtime_installed(runtime: str) -> bool:
@@ -192,7 +206,7 @@ def _export(
     name: str, model: UltralyticsModelConfig, weights: Path, runtime: Runtime, directory: Path,
     expected: dict[str, object],
 ) -> None:  # fmt: skip
-    from ultralytics import YOLO
+    yolo = offline_yolo()
     from ultralytics.utils import LOGGER
 
     preload(name, model)
@@ -205,7 +219,7 @@ def _export(
         LOGGER.setLevel(logging.WARNING)  # its export report is a page per model
         try:
             produced = Path(
-                YOLO(str(source), task=model.task).export(
+                yolo(str(source), task=model.task).export(
                     format=runtime, imgsz=model.image_size, dynamic=True, simplify=True, device="cpu", verbose=False
                 )
             )

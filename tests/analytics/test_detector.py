@@ -153,3 +153,24 @@ def test_check_model_refuses_weights_that_are_not_the_configured_ones():
     check_model("people", model_config("people"))
     with pytest.raises(ModelUnavailableError, match="models.people.sha256: model 'people'"):
         check_model("people", model_config("people", sha256="0" * 64))
+
+
+def test_importing_the_service_sets_no_environment_and_loading_a_model_is_offline():
+    """No environment variable is set by importing the project; ultralytics is imported offline where a model is
+    loaded (the camera network is air-gapped: it must not probe the internet)."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import os, sys\n"
+        "import analytics.detector, analytics.detector_backends, analytics.model_files, analytics.service, api.app\n"
+        "assert 'YOLO_OFFLINE' not in os.environ, 'set at import'\n"
+        "assert 'ultralytics' not in sys.modules, 'ultralytics imported before a model is loaded'\n"
+        "analytics.model_files.offline_yolo()\n"
+        "import ultralytics.utils\n"
+        "assert os.environ['YOLO_OFFLINE'] == 'true' and ultralytics.utils.ONLINE is False\n"
+    )
+    env = {key: value for key, value in os.environ.items() if key != "YOLO_OFFLINE"}
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
