@@ -19,14 +19,13 @@ from models.labels import verify_label
 
 def verify_class_labels(value: Any) -> Any:
     """A model class's domain label, or a list of them: each one of the declared labels (models/labels.py)."""
-    if isinstance(value, str):
-        verify_label(value)
-    elif isinstance(value, list):
-        if not value:
-            raise ValueError("give at least one domain label")
-        for label in value:
-            if isinstance(label, str):
-                verify_label(label)
+    labels = [value] if isinstance(value, str) else value
+    if not isinstance(labels, list) or not all(isinstance(label, str) for label in labels):
+        raise ValueError("give a domain label, or a list of them")
+    if not labels:
+        raise ValueError("give at least one domain label")
+    for label in labels:
+        verify_label(label)
     return value
 
 

@@ -72,6 +72,7 @@ def test_demo_config_is_valid(raw):
         ("models.people.labels.Normal", "persn", "models.people.labels.Normal: unknown label 'persn'; the domain labels are person,"),
         ("models.people.labels.Fall", ["person", "falling"], "models.people.labels.Fall: unknown label 'falling'"),
         ("models.people.labels.Fall", [], "models.people.labels.Fall: give at least one domain label"),
+        ("models.people.labels.Fall", ["person", 3], "models.people.labels.Fall: give a domain label, or a list of them"),
         ("models.fire_smoke.labels.fire", "flame", "models.fire_smoke.labels.fire: unknown label 'flame'"),
         (f"cameras.{CAM}.rules.intrusion", {"zone": "walkway", "labels": ["person", "dog"]},
          f"cameras.{CAM}.rules.intrusion.labels.1: unknown label 'dog'"),
