@@ -86,7 +86,7 @@ def test_a_tracked_camera_is_analysed_at_min_fps_and_never_decodes_keyframes_onl
     still = np.zeros((480, 640, 3), dtype=np.uint8)
     tracked = CameraPipeline("street", street_camera(line_crossing={"model": "street", "line": "kerb"}),
                              {"street": TwoLabelDetector()})  # fmt: skip
-    counting = CameraPipeline("street", street_camera(intrusion={"model": "street", "zone": "all", "labels": ["cat"]}),
+    counting = CameraPipeline("street", street_camera(intrusion={"model": "street", "zone": "all", "labels": ["bus"]}),
                               {"street": TwoLabelDetector()})  # fmt: skip
     assert (tracked.analysis_fps, counting.analysis_fps) == (5.0, 1.0)
     for pipeline in (tracked, counting):
