@@ -200,3 +200,33 @@ def test_check_config_says_when_a_rules_model_file_is_missing_or_not_the_configu
     assert serve.returncode == 3 and f"cannot start: {expected}" in serve.stderr  # the service says it at start too
     if weights == "other.tflite":
         assert f"config expects {VEHICLES_SHA256}" in result.stderr
+
+
+def test_every_config_field_is_described():
+    import inspect
+
+    from pydantic import BaseModel
+
+    import models.config
+
+    config_models = [o for o in vars(models.config).values() if inspect.isclass(o) and issubclass(o, BaseModel)]
+    assert len(config_models) > 30
+    for model in config_models:
+        undescribed = [name for name, field in model.model_fields.items() if not field.description]
+        assert not undescribed, f"{model.__name__}: {undescribed}"
+
+
+def test_the_grid_tree_imports_no_config():
+    """models/grid.py is the domain's grid tree; the config builds it (GridConfig.tree()), never the other way."""
+    script = "import sys, models.grid; assert 'models.config' not in sys.modules, sorted(sys.modules)"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-1000:]
+
+
+def test_the_grid_tree_is_built_from_the_config(raw):
+    tree = parse_config(raw, environ=ENV).grid.tree()
+    root = tree.get(tree.root_code)
+    assert root is not None and root.parent_code is None and root.level == "district"
+    leaf = tree.get("330106001001001")
+    assert leaf is not None and [cell.code for cell in tree.path(leaf.code)][0] == tree.root_code
+    assert leaf.level == "grid" and leaf.geometry is not None
