@@ -205,7 +205,9 @@ def test_killed_server_takes_the_camera_offline_with_a_device_fault_and_back(wor
 
 
 def test_sequence_numbers_strictly_increase(world):
-    seqs = [r.message["seq"] for r in world["feed"].received]
+    # A heartbeat repeats the last seq sent (it has none of its own: ws.py), so only real messages are counted;
+    # one arrives whenever the feed is quiet for an interval, which a loaded machine makes likely.
+    seqs = [r.message["seq"] for r in world["feed"].received if r.type != "heartbeat"]
     assert seqs and all(a < b for a, b in zip(seqs, seqs[1:], strict=False))
 
 
