@@ -48,7 +48,7 @@ from ingest.camera_stream import CameraStream, DropPolicy
 from ingest.frames import VideoFrame
 from ingest.health import CameraHealth, CameraState
 from ingest.sampling import FrameSampler
-from models.config import CameraConfig, ServiceConfig
+from models.config import CameraConfig, ServiceConfig, StreamConfig
 from models.incident import Incident
 from models.push import PushJournal
 
@@ -418,10 +418,12 @@ class ClipReplayer:
                 plan.replay_camera_id,
                 url,
                 analysis_fps=camera.analysis_fps,
+                stream=StreamConfig(  # the camera's timeouts; a local server's transport (TCP) and backoff
+                    open_timeout_s=camera.stream.open_timeout_s,
+                    read_timeout_s=camera.stream.read_timeout_s,
+                    stall_timeout_s=camera.stream.stall_timeout_s,
+                ),
                 drop_policy=DropPolicy.KEEP_NEWEST,
-                open_timeout_s=camera.stream.open_timeout_s,
-                read_timeout_s=camera.stream.read_timeout_s,
-                stall_timeout_s=camera.stream.stall_timeout_s,
                 clock=lambda: plan.epoch + (time.time() - feed_start),
             )
             stream.start()

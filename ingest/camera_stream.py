@@ -1,6 +1,7 @@
 """One camera's stream, supervised: decode, sample, hand over the newest frame, report health, reconnect.
 
-    camera = CameraStream("gate-3", "rtsp://user:pw@10.0.0.7/live", analysis_fps=5, on_health=publish)
+    camera = CameraStream("gate-3", "rtsp://user:pw@10.0.0.7/live", analysis_fps=5, stream=config.stream,
+                          on_health=publish)
     camera.start()
     while not camera.finished:  # a live camera never finishes; a file does at its end
         frame = camera.next_frame(timeout=1.0)  # None: no frame within 1 s (see camera.health)
@@ -47,6 +48,7 @@ from ingest.sources import (
     SourceError,
     server_accepts_connections,
 )
+from models.config import StreamConfig
 
 logger = logging.getLogger(__name__)
 # How long the decode thread waits, after a keyframe handed over while decoding keyframes only, for analysis to
@@ -120,6 +122,8 @@ class CameraStream:
     detection use the monotonic clock. `on_health` is called from ingest threads on every state change
     (never per frame), one call at a time, in order; keep it quick and do not call `stop()` from it.
     `source_factory` replaces the PyAV source (another decoder, or an in-memory source in tests).
+    `stream` is the camera's connection and health timing as configured (`CameraConfig.stream`): transport,
+    open/read/stall timeouts, reconnect backoff; its defaults when not given.
     """
 
     def __init__(
@@ -128,13 +132,8 @@ class CameraStream:
         url: str,
         *,
         analysis_fps: float | None,
+        stream: StreamConfig | None = None,
         drop_policy: DropPolicy = DropPolicy.KEEP_NEWEST,
-        open_timeout_s: float = 5.0,
-        read_timeout_s: float = 5.0,
-        stall_timeout_s: float = 5.0,
-        backoff_initial_s: float = 0.5,
-        backoff_max_s: float = 30.0,
-        rtsp_transport: str = "tcp",
         realtime: bool = True,
         loop: bool = False,
         on_health: Callable[[CameraHealth], None] | None = None,
@@ -147,13 +146,8 @@ class CameraStream:
         self.packet_ring = packet_ring  # keeps the encoded stream for event clips (ingest/packet_ring.py)
         self.url = url
         self.analysis_fps = analysis_fps
+        self.stream = stream if stream is not None else StreamConfig()
         self.drop_policy = DropPolicy(drop_policy)
-        self.open_timeout_s = open_timeout_s
-        self.read_timeout_s = read_timeout_s
-        self.stall_timeout_s = stall_timeout_s
-        self.backoff_initial_s = backoff_initial_s
-        self.backoff_max_s = backoff_max_s
-        self.rtsp_transport = rtsp_transport
         self.realtime = realtime
         self.loop = loop
         self._on_health = on_health
@@ -260,9 +254,9 @@ class CameraStream:
     def _pyav_source(self) -> FrameSource:
         return PyAVSource(
             self.url,
-            open_timeout_s=self.open_timeout_s,
-            read_timeout_s=self.read_timeout_s,
-            rtsp_transport=self.rtsp_transport,
+            open_timeout_s=self.stream.open_timeout_s,
+            read_timeout_s=self.stream.read_timeout_s,
+            rtsp_transport=self.stream.rtsp_transport,
             realtime=self.realtime,
             loop=self.loop,
             cancel=self._stop,
@@ -335,7 +329,7 @@ class CameraStream:
     def _server_is_hung(self) -> bool:
         """After a timeout: the camera's server still accepts connections (it holds them and sends nothing, like
         a process stopped with SIGSTOP or a wedged encoder): stalled, not offline."""
-        return server_accepts_connections(self.url, timeout_s=min(1.0, self.open_timeout_s))
+        return server_accepts_connections(self.url, timeout_s=min(1.0, self.stream.open_timeout_s))
 
     def _pump(self, source: FrameSource) -> None:
         """Decode, sample and hand over frames until the source ends, fails or we stop."""
@@ -397,28 +391,31 @@ class CameraStream:
         self._slot.end()
 
     def _new_backoff(self) -> Iterator[float]:
-        delays = backoff.expo(base=2, factor=self.backoff_initial_s, max_value=self.backoff_max_s)
+        delays = backoff.expo(
+            base=2, factor=self.stream.backoff_initial_s, max_value=self.stream.backoff_max_s
+        )
         next(delays)  # backoff's generators are primed with one next() (they expect .send())
         return delays
 
     # -- watchdog thread --------------------------------------------------------------------------
 
     def _watch(self) -> None:
-        period = min(0.25, max(0.02, self.stall_timeout_s / 5))
+        period = min(0.25, max(0.02, self.stream.stall_timeout_s / 5))
         while not self._stop.wait(period):
             with self._lock:
                 stalled = (
                     self._connected
                     and not self._waiting_for_consumer
                     and self._state in (CameraState.CONNECTING, CameraState.ONLINE)
-                    and time.monotonic() - self._last_progress > self.stall_timeout_s
+                    and time.monotonic() - self._last_progress > self.stream.stall_timeout_s
                 )
             if stalled:
                 self._transition(
                     CameraState.STALLED,
-                    error=f"no frame for {self.stall_timeout_s:g} s (connected, but the stream stalled)",
+                    error=f"no frame for {self.stream.stall_timeout_s:g} s (connected, but the stream stalled)",
                     only_if=lambda: (
-                        self._connected and time.monotonic() - self._last_progress > self.stall_timeout_s
+                        self._connected
+                        and time.monotonic() - self._last_progress > self.stream.stall_timeout_s
                     ),
                 )
 

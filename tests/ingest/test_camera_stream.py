@@ -18,15 +18,16 @@ from ingest.frames import VideoFrame
 from ingest.health import CameraHealth, CameraState
 from ingest.rtsp_server import LocalRtspServer
 from ingest.testing import FakeTcpServer, HealthLog, MemorySource, wait_until
+from models.config import StreamConfig
 
 # Short timeouts keep the module fast; generous margins keep it stable on a busy 2-core machine.
-FAST: dict[str, Any] = {
-    "open_timeout_s": 2.0,
-    "read_timeout_s": 2.0,
-    "stall_timeout_s": 1.0,
-    "backoff_initial_s": 0.2,
-    "backoff_max_s": 0.5,
-}
+FAST = StreamConfig(open_timeout_s=2.0, read_timeout_s=2.0, stall_timeout_s=1.0, backoff_initial_s=0.2, backoff_max_s=0.5)
+
+
+def fast(**changes: Any) -> StreamConfig:
+    """FAST with some fields changed (validated, as a config file's would be)."""
+    return StreamConfig.model_validate({**FAST.model_dump(), **changes})
+
 VTEST_FRAMES, VTEST_FPS = 795, 10.0  # vtest.avi: 768x576, 79.5 s
 ONLINE_WITHIN_S = 8.0  # RTSP connect + first keyframe is ~1.5 s here
 
@@ -37,7 +38,7 @@ def cameras() -> Iterator[Callable[..., CameraStream]]:
     made: list[CameraStream] = []
 
     def make(url: str, **kwargs: Any) -> CameraStream:
-        options = {**FAST, "analysis_fps": None, **kwargs}
+        options = {"stream": FAST, "analysis_fps": None, **kwargs}
         camera = CameraStream(f"cam{len(made)}", url, **options)
         made.append(camera)
         camera.start()
@@ -97,8 +98,8 @@ def test_two_clients_at_once_over_tcp_and_udp(
     rtsp_server: LocalRtspServer, cameras: Callable[..., CameraStream]
 ) -> None:
     url = rtsp_server.url("cam")
-    over_tcp = cameras(url, analysis_fps=5.0, rtsp_transport="tcp")
-    over_udp = cameras(url, analysis_fps=5.0, rtsp_transport="udp")
+    over_tcp = cameras(url, analysis_fps=5.0, stream=fast(rtsp_transport="tcp"))
+    over_udp = cameras(url, analysis_fps=5.0, stream=fast(rtsp_transport="udp"))
     assert wait_until(lambda: over_tcp.next_frame(0.1) is not None, ONLINE_WITHIN_S)
     assert wait_until(lambda: over_udp.next_frame(0.1) is not None, ONLINE_WITHIN_S)
     assert len(collect(over_tcp, 1.0)) >= 3
@@ -152,7 +153,7 @@ def test_frozen_server_stalls_and_stays_stalled_through_reconnects_and_recovers_
     assert hung, log.events[mark:]
     assert camera.health.state is CameraState.STALLED and "no data for" in (camera.health.last_error or "")
     assert time.monotonic() - frozen_at < 1.0 + 2.0 + 2.5
-    time.sleep(2 * FAST["open_timeout_s"] + FAST["backoff_max_s"])  # reconnect attempts time out against it
+    time.sleep(2 * FAST.open_timeout_s + FAST.backoff_max_s)  # reconnect attempts time out against it
     states = log.states[mark:]
     assert CameraState.OFFLINE not in states, log.events[mark:]
     assert CameraState.ONLINE not in states  # no flicker back
@@ -179,7 +180,7 @@ def test_server_that_accepts_but_never_answers_is_stalled_within_open_timeout(
     with FakeTcpServer("silent") as server:
         log = HealthLog()
         started = time.monotonic()
-        camera = cameras(server.url(), open_timeout_s=1.0, on_health=log)
+        camera = cameras(server.url(), stream=fast(open_timeout_s=1.0), on_health=log)
         # it accepts the connection and holds it: a hung camera, stalled (not offline)
         stalled = log.wait_for(CameraState.STALLED, 1.0 + 2.0)
         assert stalled is not None, log.events
@@ -188,7 +189,7 @@ def test_server_that_accepts_but_never_answers_is_stalled_within_open_timeout(
         assert CameraState.OFFLINE not in log.states
 
         # stop() returns within its timeout although the decode thread is blocked opening the stream
-        camera_blocked = cameras(server.url(), open_timeout_s=10.0)
+        camera_blocked = cameras(server.url(), stream=fast(open_timeout_s=10.0))
         time.sleep(0.3)  # let it get into the blocking open
         stop_started = time.monotonic()
         camera_blocked.stop(timeout=0.5)
@@ -353,7 +354,7 @@ def test_stalled_camera_comes_back_online_when_frames_resume(cameras: Callable[.
     log = HealthLog()
     cameras(
         "memory://slow",
-        stall_timeout_s=0.25,
+        stream=fast(stall_timeout_s=0.25),
         on_health=log,
         source_factory=lambda: MemorySource(images, live=True, frame_delay_s=0.5),
     )
