@@ -27,13 +27,27 @@ class StepTime:
     first_at: datetime
 
 
+@dataclass(frozen=True, kw_only=True)
+class FalseAlarms:
+    """One camera's rule: of its incidents decided (filed or rejected), how many were rejected as false alarms."""
+
+    camera_id: str
+    rule: str
+    rejected: int
+    decided: int
+
+    @property
+    def rate(self) -> float | None:
+        return rate(self.rejected, self.decided)
+
+
 @dataclass(frozen=True)
 class IncidentCounts:
     by_grid: dict[str, int]  # by the incident's own cell
     by_category: dict[str, int]
     by_status: dict[str, int]
     overdue: int
-    false_alarms: list[tuple[str, str, int, int]]  # (camera_id, rule, rejected, decided)
+    false_alarms: list[FalseAlarms]  # per camera and rule, ordered by camera then rule
     steps: list[StepTime]  # one per incident and status reached: the first time it got there
 
     @property
@@ -75,8 +89,8 @@ def mean_seconds_to(steps: list[StepTime]) -> dict[str, float | None]:
 
 
 def stats_view(counts: IncidentCounts, tree: GridTree, root: str) -> dict[str, Any]:
-    rejected = sum(r for _, _, r, _ in counts.false_alarms)
-    decided = sum(d for _, _, _, d in counts.false_alarms)
+    rejected = sum(one.rejected for one in counts.false_alarms)
+    decided = sum(one.decided for one in counts.false_alarms)
     return {
         "total": counts.total,
         "by_grid": grid_rollup(counts.by_grid, tree, root),
@@ -85,8 +99,14 @@ def stats_view(counts: IncidentCounts, tree: GridTree, root: str) -> dict[str, A
         "overdue": counts.overdue,
         "false_alarms": {"rejected": rejected, "decided": decided, "rate": rate(rejected, decided)},
         "false_alarms_by_camera_rule": [
-            {"camera_id": camera, "rule": rule, "rejected": r, "decided": d, "rate": rate(r, d)}
-            for camera, rule, r, d in counts.false_alarms
+            {
+                "camera_id": one.camera_id,
+                "rule": one.rule,
+                "rejected": one.rejected,
+                "decided": one.decided,
+                "rate": one.rate,
+            }
+            for one in counts.false_alarms
         ],
         "mean_seconds_to": mean_seconds_to(counts.steps),
     }

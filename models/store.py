@@ -44,7 +44,7 @@ from models.incident import (
     Severity,
 )
 from models.outbox import enqueue_incident_change
-from models.stats import IncidentCounts, StepTime
+from models.stats import FalseAlarms, IncidentCounts, StepTime
 
 # The closed loop's columns: written only by `record_transition`. A pipeline's `record_incident` keeps what the
 # row has, so peaks and closed_at (the situation ended on camera) never overwrite the loop's status.
@@ -704,7 +704,8 @@ class Store:
             by_status = {status: n for status, n in session.execute(grouped(IncidentRow.status))}
             overdue_count = session.scalar(select(func.count()).where(*conditions, overdue)) or 0
             per_camera_rule = [
-                (camera, rule, int(r or 0), int(d or 0)) for camera, rule, r, d in session.execute(false_alarms)
+                FalseAlarms(camera_id=camera, rule=rule, rejected=int(r or 0), decided=int(d or 0))
+                for camera, rule, r, d in session.execute(false_alarms)
             ]
             steps = [StepTime(status, opened, first) for status, opened, first in session.execute(first_steps)]
         return IncidentCounts(

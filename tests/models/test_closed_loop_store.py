@@ -288,8 +288,8 @@ def test_stats_filters(
     counts = stats_store.incident_counts(at(150), grid_code=grid_code, opened_to=opened_to)
 
     assert counts.total == total
-    assert sum(r for *_, r, _ in counts.false_alarms) == rejected
-    assert sum(d for *_, d in counts.false_alarms) == decided
+    assert sum(one.rejected for one in counts.false_alarms) == rejected
+    assert sum(one.decided for one in counts.false_alarms) == decided
 
 
 def test_stats_on_an_empty_store(store: Store, tree: GridTree) -> None:
