@@ -100,7 +100,7 @@ def clip_files(paths: list[Path]) -> list[Path]:
 # --------------------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ClipInfo:
     path: Path
     duration_s: float
@@ -138,12 +138,44 @@ def probe_clip(path: Path, analysis_fps: float, epoch: float = REPLAY_EPOCH) -> 
     duration = stream_duration or container_duration or seconds[-1] + interval
     sampler = FrameSampler(analysis_fps)
     analysed = sum(1 for s in seconds if sampler.due(epoch + s))
-    return ClipInfo(path, round(duration, 3), len(seconds), analysed)
+    return ClipInfo(path=path, duration_s=round(duration, 3), frames=len(seconds), analysed_frames=analysed)
 
 
 # --------------------------------------------------------------------------------------------------------------
 # What a replay produces
 # --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordedDetection:
+    """One detection on a recorded frame: its box (pixels), confidence and label.
+
+    In frames.jsonl it is the list `[x1, y1, x2, y2, confidence, label]` (`as_list`, `from_list`).
+    """
+
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    confidence: float
+    label: str
+
+    @property
+    def xyxy(self) -> tuple[float, float, float, float]:
+        return (self.x1, self.y1, self.x2, self.y2)
+
+    def as_list(self) -> list[float | str]:
+        return [self.x1, self.y1, self.x2, self.y2, self.confidence, self.label]
+
+    @classmethod
+    def from_list(cls, row: list[float | str] | tuple[float | str, ...]) -> RecordedDetection:
+        """A detection as frames.jsonl writes it. ValueError when the row is not six values."""
+        if len(row) != 6:
+            raise ValueError(f"a recorded detection is [x1, y1, x2, y2, confidence, label], got {row!r}")
+        x1, y1, x2, y2, confidence, label = row
+        return cls(
+            x1=float(x1), y1=float(y1), x2=float(x2), y2=float(y2), confidence=float(confidence), label=str(label)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +186,7 @@ class FrameRecord:
     frame_id: int
     width: int
     height: int
-    detections: dict[str, list[tuple[float, float, float, float, float, str]]]  # by model: x1 y1 x2 y2 conf label
+    detections: dict[str, list[RecordedDetection]]  # by model
     # What the rules recorded (Rule.record), e.g. people (crowd), fire_confidence and fire_hit (fire_smoke),
     # intruders, longest_in_zone_s, crossed_in / crossed_out. A key is absent when no rule records it.
     values: dict[str, RecordValue] = field(default_factory=dict)
@@ -172,11 +204,11 @@ class FrameRecord:
             "width": self.width,
             "height": self.height,
             **self.values,
-            "detections": {name: [list(d) for d in found] for name, found in self.detections.items()},
+            "detections": {name: [d.as_list() for d in found] for name, found in self.detections.items()},
         }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ReplayPlan:
     """What to replay and how."""
 
@@ -189,8 +221,18 @@ class ReplayPlan:
     epoch: float = REPLAY_EPOCH  # the instant the clip's first frame is stamped with
 
 
-@dataclass
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PreparedReplay:
+    """A plan checked and ready to run: the replay camera and its clip, measured."""
+
+    camera: CameraConfig  # the configured camera as replayed (replay_camera)
+    info: ClipInfo
+
+
+@dataclass(kw_only=True)
 class ClipReplay:
+    """What one clip's replay produced: the incidents (final states), every analysed frame, how long it took."""
+
     plan: ReplayPlan
     camera: CameraConfig  # the replay camera (the configured camera as replayed)
     info: ClipInfo
@@ -219,14 +261,14 @@ class ClipReplay:
             start_s = self.clip_seconds(incident.opened_at)
             events.append(
                 DetectedEvent(
-                    incident.rule, start_s, max(start_s, end_s), self.zone_of(incident.rule),
-                    incident.peak_confidence,
+                    type=incident.rule, start=start_s, end=max(start_s, end_s), zone=self.zone_of(incident.rule),
+                    confidence=incident.peak_confidence,
                 )
             )  # fmt: skip
         return events
 
     def count_samples(self) -> list[CountSample]:
-        return [CountSample(f.t, f.people) for f in self.frames if f.people is not None]
+        return [CountSample(t=f.t, people=f.people) for f in self.frames if f.people is not None]
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -291,14 +333,14 @@ class ClipReplayer:
         self.journal = journal
         self.snapshot_dir = snapshot_dir
 
-    def prepare(self, plan: ReplayPlan) -> tuple[CameraConfig, ClipInfo]:
+    def prepare(self, plan: ReplayPlan) -> PreparedReplay:
         """Check the plan before running it (ReplayInputError): camera, clip, models."""
         camera = replay_camera(self.config, plan)
         info = probe_clip(plan.clip, camera.analysis_fps, plan.epoch)
         missing = models_for(camera) - set(self.detectors)
         if missing:
             raise ReplayInputError(f"camera {plan.camera_id!r} needs models that are not loaded: {sorted(missing)}")
-        return camera, info
+        return PreparedReplay(camera=camera, info=info)
 
     def run(
         self,
@@ -307,7 +349,8 @@ class ClipReplayer:
         on_frame: Callable[[FrameRecord], None] | None = None,
         cancel: threading.Event | None = None,
     ) -> ClipReplay:
-        camera, info = self.prepare(plan)
+        prepared = self.prepare(plan)
+        camera, info = prepared.camera, prepared.info
         cancel = cancel or threading.Event()
         started = time.monotonic()
         sink = IncidentSink(
@@ -342,8 +385,9 @@ class ClipReplayer:
         incidents = [i for i in (self.journal.store.get_incident(x) for x in incident_ids) if i is not None]
         series = {rule.name: found for rule in pipeline.rules if (found := rule.replay_series()) is not None}
         return ClipReplay(
-            plan, camera, info, incidents, ended, frames, frames_dropped, round(time.monotonic() - started, 3),
-            cancelled=cancel.is_set(), notes=notes, series=series,
+            plan=plan, camera=camera, info=info, incidents=incidents, ended_with_clip=ended, frames=frames,
+            frames_dropped=frames_dropped, wall_s=round(time.monotonic() - started, 3), cancelled=cancel.is_set(),
+            notes=notes, series=series,
         )  # fmt: skip
 
     # -- sources ---------------------------------------------------------------------------------------------
@@ -489,13 +533,16 @@ def frame_record(pipeline: CameraPipeline, frame: VideoFrame, epoch: float) -> F
     )
 
 
-def _detection_rows(detections: sv.Detections) -> list[tuple[float, float, float, float, float, str]]:
+def _detection_rows(detections: sv.Detections) -> list[RecordedDetection]:
     if len(detections) == 0:
         return []
     labels = detections.data.get(LABEL_KEY, [""] * len(detections))
     return [
-        (*(round(float(v), 1) for v in box), round(float(conf), 4), str(label))  # type: ignore[misc]
-        for box, conf, label in zip(detections.xyxy, confidences(detections), labels, strict=True)
+        RecordedDetection(
+            x1=round(float(x1), 1), y1=round(float(y1), 1), x2=round(float(x2), 1), y2=round(float(y2), 1),
+            confidence=round(float(conf), 4), label=str(label),
+        )  # fmt: skip
+        for (x1, y1, x2, y2), conf, label in zip(detections.xyxy, confidences(detections), labels, strict=True)
     ]
 
 
@@ -504,10 +551,10 @@ def observation_of(record: FrameRecord, camera_id: str, model: str) -> Observati
     rows = record.detections.get(model, [])
     if rows:
         detections = sv.Detections(
-            xyxy=np.array([r[:4] for r in rows], dtype=float),
-            confidence=np.array([r[4] for r in rows], dtype=float),
+            xyxy=np.array([r.xyxy for r in rows], dtype=float),
+            confidence=np.array([r.confidence for r in rows], dtype=float),
             class_id=np.zeros(len(rows), dtype=int),
-            data={LABEL_KEY: np.array([r[5] for r in rows], dtype=object)},
+            data={LABEL_KEY: np.array([r.label for r in rows], dtype=object)},
         )
     else:
         detections = sv.Detections.empty()

@@ -248,8 +248,8 @@ def run_replays(
         replayer = ClipReplayer(config, detectors, PushJournal(store, LocalBroker()), out / "store" / "snapshots")
         prepared = [replayer.prepare(plan) for plan in plans]  # every clip and camera checked before any runs
         cameras_of = {plan.clip: [p.camera_id for p in plans if p.clip == plan.clip] for plan in plans}
-        for plan, (_, info) in zip(plans, prepared, strict=True):
-            with tqdm(total=info.analysed_frames, desc=plan.clip.name, unit="frame", disable=not progress,
+        for plan, ready in zip(plans, prepared, strict=True):
+            with tqdm(total=ready.info.analysed_frames, desc=plan.clip.name, unit="frame", disable=not progress,
                       leave=True, dynamic_ncols=True) as bar:  # fmt: skip
                 replay = replayer.run(plan, on_frame=lambda _record, bar=bar: bar.update(1))  # type: ignore[misc]
             others = [c for c in cameras_of[plan.clip] if c != plan.camera_id]

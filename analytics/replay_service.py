@@ -141,7 +141,7 @@ class ReplayService:
         replay_camera_id = f"{camera_id}.replay-{job_id[:8]}"
         configured = self.config.cameras.get(camera_id)
         name = f"{configured.name} [replay {clip.name}]" if configured is not None else None
-        plan = ReplayPlan(clip, camera_id, replay_camera_id, camera_name=name, speed=speed)
+        plan = ReplayPlan(clip=clip, camera_id=camera_id, replay_camera_id=replay_camera_id, camera_name=name, speed=speed)
         camera = replay_camera(self.config, plan)  # unknown camera, or one with no rule a replay can run
         info = probe_clip(clip, camera.analysis_fps)  # missing, unreadable, not a video
         job = ReplayJob(
@@ -226,8 +226,9 @@ class ReplayService:
         epoch = float(math.floor(self.clock()))
         self._update(job.id, state=ReplayState.RUNNING, epoch=epoch, started_at=_utc(self.clock()))
         plan = ReplayPlan(
-            job.clip, job.camera_id, job.replay_camera_id, camera_name=job.camera_name, speed=job.speed, epoch=epoch
-        )
+            clip=job.clip, camera_id=job.camera_id, replay_camera_id=job.replay_camera_id,
+            camera_name=job.camera_name, speed=job.speed, epoch=epoch,
+        )  # fmt: skip
         replayer = ClipReplayer(self.config, self._detectors_for(plan), self.journal, self.snapshot_dir)
 
         def on_frame(_record: FrameRecord) -> None:

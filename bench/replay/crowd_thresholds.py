@@ -22,7 +22,7 @@ from pathlib import Path
 
 from analytics.events import EventPhase
 from analytics.ground_truth import load_labels
-from analytics.replay import FrameRecord, observation_of
+from analytics.replay import FrameRecord, RecordedDetection, observation_of
 from analytics.rules.crowd_rule import CrowdRule
 from analytics.scoring import DetectedEvent, LabelledEvent, score_events
 from models.config import CrowdRuleConfig, load_config
@@ -42,7 +42,7 @@ def load_frames(path: Path, model: str, camera: str) -> dict[str, list[FrameReco
         clips[row["clip"]].append(
             FrameRecord(
                 t=row["t"], frame_id=row["frame_id"], width=row["width"], height=row["height"],
-                detections={model: [tuple(d) for d in row["detections"][model]]},
+                detections={model: [RecordedDetection.from_list(d) for d in row["detections"][model]]},
             )
         )  # fmt: skip
     return clips

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from analytics.events import EventPhase
 from analytics.ground_truth import LabelSet, load_labels
-from analytics.replay import FrameRecord, observation_of
+from analytics.replay import FrameRecord, RecordedDetection, observation_of
 from analytics.rules.fire_smoke_rule import FireSmokeRule
 from analytics.scoring import DetectedEvent, EventScore, combine_event_scores, score_events
 from models.config import FireSmokeRuleConfig
@@ -35,7 +35,7 @@ def load_frames(path: Path) -> dict[str, list[FrameRecord]]:
         clips[row["clip"]].append(
             FrameRecord(
                 t=row["t"], frame_id=row["frame_id"], width=row["width"], height=row["height"],
-                detections={MODEL: [tuple(d) for d in row["detections"][MODEL]]},
+                detections={MODEL: [RecordedDetection.from_list(d) for d in row["detections"][MODEL]]},
             )
         )  # fmt: skip
     return clips

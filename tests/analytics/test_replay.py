@@ -113,8 +113,8 @@ def test_speed_paces_the_wall_clock_but_analyses_the_same_frames(tmp_path, clips
     store = Store(f"sqlite:///{tmp_path / 'replay.db'}")
     store.migrate()
     replayer = ClipReplayer(config, real_detectors, PushJournal(store, LocalBroker()), tmp_path / "snapshots")
-    fast = replayer.run(ReplayPlan(clips["fire_4s"], FIRE_CAMERA, "fire-fast"))
-    paced = replayer.run(ReplayPlan(clips["fire_4s"], FIRE_CAMERA, "fire-paced", speed=2.0))
+    fast = replayer.run(ReplayPlan(clip=clips["fire_4s"], camera_id=FIRE_CAMERA, replay_camera_id="fire-fast"))
+    paced = replayer.run(ReplayPlan(clip=clips["fire_4s"], camera_id=FIRE_CAMERA, replay_camera_id="fire-paced", speed=2.0))
     assert [f.t for f in paced.frames] == [f.t for f in fast.frames] == [0.5 * i for i in range(8)]
     assert paced.wall_s >= 3.5 / 2.0  # 4 s of clip at 2x: at least its last analysed frame's pts / 2
     assert [(i.opened_at, i.closed_at) for i in paced.incidents] == [(i.opened_at, i.closed_at) for i in fast.incidents]
@@ -162,9 +162,9 @@ def test_bad_input_is_refused_before_anything_runs(tmp_path, clips):
     assert probe_clip(clips["fire"], 2.0).analysed_frames == 20
     replayer = ClipReplayer(config, {}, PushJournal(Store("sqlite://"), LocalBroker()), tmp_path)
     with pytest.raises(ReplayInputError, match="unknown camera 'nope'"):
-        replayer.prepare(ReplayPlan(clips["fire"], "nope", "nope"))
+        replayer.prepare(ReplayPlan(clip=clips["fire"], camera_id="nope", replay_camera_id="nope"))
     with pytest.raises(ReplayInputError, match="models that are not loaded"):
-        replayer.prepare(ReplayPlan(clips["fire"], FIRE_CAMERA, FIRE_CAMERA))
+        replayer.prepare(ReplayPlan(clip=clips["fire"], camera_id=FIRE_CAMERA, replay_camera_id=FIRE_CAMERA))
     assert cli_main(["replay", str(tmp_path / "missing.mp4"), "--config", str(BENCH_CONFIG), "--no-progress",
                      "--out", str(tmp_path / "out")]) == 2  # fmt: skip
     assert cli_main(["replay", str(clips["fire"]), "--config", str(BENCH_CONFIG), "--camera", "nope",
