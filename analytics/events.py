@@ -25,7 +25,7 @@ class Evidence:
     detections: sv.Detections
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Event:
     phase: EventPhase
     rule: str  # the rule's name, e.g. "crowd"

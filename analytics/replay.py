@@ -511,7 +511,12 @@ class ClipReplayer:
             if incident is None or last_timestamp is None:
                 continue
             at = max(last_timestamp, incident.updated_at.timestamp())
-            sink.handle(Event(EventPhase.CLOSED, rule.name, rule.category, plan.replay_camera_id, at, 0.0))
+            sink.handle(
+                Event(
+                    phase=EventPhase.CLOSED, rule=rule.name, category=rule.category, camera_id=plan.replay_camera_id,
+                    timestamp=at, magnitude=0.0,
+                )
+            )  # fmt: skip
             ended.add(incident.id)
         return ended
 

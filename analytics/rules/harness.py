@@ -130,7 +130,10 @@ class RuleHarness(Rule):
         if self._held_close is not None:
             out = self._held_close
         elif self._reported_open:
-            out = Event(EventPhase.CLOSED, self.name, self.category, observation.camera_id, observation.timestamp, 0.0)
+            out = Event(
+                phase=EventPhase.CLOSED, rule=self.name, category=self.category, camera_id=observation.camera_id,
+                timestamp=observation.timestamp, magnitude=0.0,
+            )  # fmt: skip
         self._reported_open, self._held_open, self._held_close = False, None, None
         self.inner = self._factory()  # armed again, it starts afresh
         return out

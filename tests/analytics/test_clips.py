@@ -53,7 +53,10 @@ def world(tmp_path):
 def fire(phase: EventPhase, t: float) -> Event:
     image = np.full((360, 640, 3), 60, dtype=np.uint8)
     evidence = Evidence(VideoFrame(CAM, 1, t, None, image), detections([(100, 100, 200, 200)], "fire", 0.8))
-    return Event(phase, "fire_smoke", "fire_hazard", CAM, t, 0.8, 1, 0.8, evidence)
+    return Event(
+        phase=phase, rule="fire_smoke", category="fire_hazard", camera_id=CAM, timestamp=t, magnitude=0.8, count=1,
+        confidence=0.8, evidence=evidence,
+    )  # fmt: skip
 
 
 def test_an_incident_gets_its_clip_once_post_s_passed_in_store_push_and_outbox(world):

@@ -38,7 +38,10 @@ def fire_at(boxes: list[tuple[float, float, float, float]], confidences: list[fl
         found.confidence = np.array(confidences)
     image = np.zeros((576, 768, 3), dtype=np.uint8)
     evidence = Evidence(VideoFrame(CAM, 1, T0, None, image), found)
-    return Event(EventPhase.OPENED, "crowd", "crowd_gathering", CAM, T0, 1.0, len(boxes), 0.8, evidence)
+    return Event(
+        phase=EventPhase.OPENED, rule="crowd", category="crowd_gathering", camera_id=CAM, timestamp=T0,
+        magnitude=1.0, count=len(boxes), confidence=0.8, evidence=evidence,
+    )  # fmt: skip
 
 
 def test_the_calibration_maps_its_own_points_back():

@@ -43,10 +43,17 @@ def world(tmp_path, config):
     store.close()
 
 
+def crowd_event(phase: EventPhase, t: float, count: int, evidence: Evidence | None) -> Event:
+    return Event(
+        phase=phase, rule="crowd", category="crowd_gathering", camera_id=CAM, timestamp=t, magnitude=float(count),
+        count=count, confidence=0.8, evidence=evidence,
+    )  # fmt: skip
+
+
 def crowd(phase: EventPhase, t: float, count: int, with_evidence: bool = True) -> Event:
     image = np.full((576, 768, 3), 80, dtype=np.uint8)
     evidence = Evidence(VideoFrame(CAM, 1, t, None, image), people(count)) if with_evidence else None
-    return Event(phase, "crowd", "crowd_gathering", CAM, t, float(count), count, 0.8, evidence)
+    return crowd_event(phase, t, count, evidence)
 
 
 def test_one_incident_per_situation_with_its_life(world):
@@ -135,7 +142,7 @@ def test_reconnect_attempts_of_a_dead_camera_are_pushed_once(world):
 def crowd_on(phase: EventPhase, t: float, count: int, gray: int) -> tuple[Event, Evidence]:
     image = np.full((576, 768, 3), gray, dtype=np.uint8)
     evidence = Evidence(VideoFrame(CAM, int(t), t, None, image), people(count, y=570))  # (below the zone's top)
-    return Event(phase, "crowd", "crowd_gathering", CAM, t, float(count), count, 0.8, evidence), evidence
+    return crowd_event(phase, t, count, evidence), evidence
 
 
 def test_the_snapshot_is_the_rules_best_frame_with_its_zone_drawn_once_per_frame(world, config):
@@ -150,7 +157,7 @@ def test_the_snapshot_is_the_rules_best_frame_with_its_zone_drawn_once_per_frame
     assert abs(int(np.median(cv2.imread(path)[:150])) - 160) <= 3
     drawn_at = os.stat(path).st_mtime_ns
     # a later update carries the same best evidence (a rule keeps its peak): not drawn again
-    sink.handle(Event(EventPhase.UPDATED, "crowd", "crowd_gathering", CAM, T0 + 9, 25.0, 25, 0.8, best))
+    sink.handle(crowd_event(EventPhase.UPDATED, T0 + 9, 25, best))
     assert os.stat(path).st_mtime_ns == drawn_at
     # the crowd rule of this camera watches the zone `walkway`: its outline is on the snapshot, in zone yellow
     zone = np.array(config.cameras[CAM].zones["walkway"].polygon, dtype=int)

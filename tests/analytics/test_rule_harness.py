@@ -116,7 +116,13 @@ def test_a_rule_may_bring_its_own_severity_bands(magnitude, severity):
         {"severity": "C", "min_magnitude": 0}, {"severity": "A", "min_magnitude": 3}]  # fmt: skip
     config = parse_config(raw, environ={"XUELIANG_DEMO_RTSP": "rtsp://127.0.0.1:9"})
     builder = IncidentBuilder(config)
-    event = Event(EventPhase.OPENED, "intrusion", "zone_intrusion", camera_id, 0.0, float(magnitude), count=magnitude)
+    event = Event(
+        phase=EventPhase.OPENED, rule="intrusion", category="zone_intrusion", camera_id=camera_id, timestamp=0.0,
+        magnitude=float(magnitude), count=magnitude,
+    )  # fmt: skip
     assert builder.open(event).severity == severity  # the category's own bands would say B, then A from 5
-    line = Event(EventPhase.OPENED, "line_crossing", "line_crossing", camera_id, 0.0, float(magnitude))
+    line = Event(
+        phase=EventPhase.OPENED, rule="line_crossing", category="line_crossing", camera_id=camera_id, timestamp=0.0,
+        magnitude=float(magnitude),
+    )  # fmt: skip
     assert builder.open(line).severity == ("C" if magnitude < 5 else "B")  # no bands of its own: the category's

@@ -102,8 +102,9 @@ class CameraFeed:
         """
         category = getattr(self.config.cameras[camera_id].rules, rule).category
         event = Event(
-            EventPhase.OPENED, rule, category, camera_id, at.timestamp(), magnitude, count, confidence
-        )
+            phase=EventPhase.OPENED, rule=rule, category=category, camera_id=camera_id, timestamp=at.timestamp(),
+            magnitude=magnitude, count=count, confidence=confidence,
+        )  # fmt: skip
         incident = self.builders[is_test].open(event)
         if snapshot:
             path = self.snapshot_dir / incident.opened_at.strftime("%Y%m%d") / f"{incident.id}.jpg"
@@ -119,8 +120,9 @@ class CameraFeed:
 
     def close_incident(self, incident: Incident, at: datetime) -> Incident:
         event = Event(
-            EventPhase.CLOSED, incident.rule, incident.category_code, incident.camera_id, at.timestamp(), 0.0
-        )
+            phase=EventPhase.CLOSED, rule=incident.rule, category=incident.category_code,
+            camera_id=incident.camera_id, timestamp=at.timestamp(), magnitude=0.0,
+        )  # fmt: skip
         closed = self.builders[incident.is_test].apply(incident, event)
         self._record(closed, MessageType.INCIDENT_CLOSED)
         return closed
