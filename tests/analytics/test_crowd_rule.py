@@ -52,15 +52,37 @@ def test_low_confidence_people_are_not_counted():
     assert rule.state is RuleState.IDLE
 
 
-def test_only_people_in_the_zone_count():
-    # Zone: the left half of the image; people() puts boxes from x=10 to x=30*count, bottom at y=300.
+@pytest.mark.parametrize(
+    ("min_people", "opened"),
+    [
+        (4, False),  # 8 in the frame, but 3 in the zone: below N, nothing opens
+        (3, True),  # N = 3: the 3 in the zone open an incident of 3 people, not 8
+    ],
+)
+def test_only_people_in_the_zone_count(min_people, opened):
+    # Zone: x < 100; people() puts boxes from x=10 to x=30*count, bottom at y=300, so bottom-centres at x=20, 50,
+    # 80, 110, ...: of 8 people the first 3 are in the zone.
     zone = Zone.from_config("left", ZoneConfig(polygon=[(0, 0), (100, 0), (100, 480), (0, 480)]))
-    rule = CrowdRule(CrowdRuleConfig(min_people=4, open_after_s=0), zone)
-    # 8 people, but only those with bottom-centre x < 100 (the first 3) are in the zone.
-    assert rule.observe(observe(0, {"people": people(8)})) is None
-    rule_all = CrowdRule(CrowdRuleConfig(min_people=4, open_after_s=0))
-    event = rule_all.observe(observe(0, {"people": people(8)}))
-    assert event is not None and event.count == 8
+    rule = CrowdRule(CrowdRuleConfig(min_people=min_people, open_after_s=0), zone)
+
+    event = rule.observe(observe(0, {"people": people(8)}))
+
+    assert rule.count == 3
+    assert rule.record(observe(0, {"people": people(8)}))["people"] == 3  # what a replay records of the frame
+    if not opened:
+        assert event is None and rule.state is RuleState.IDLE
+    else:
+        assert event is not None and (event.phase, event.count, event.magnitude) == (EventPhase.OPENED, 3, 3.0)
+        assert event.evidence is not None
+        assert event.evidence.detections.xyxy[:, 0].tolist() == [10, 40, 70]  # the three in the zone, as evidence
+
+
+def test_without_a_zone_everyone_in_the_frame_counts():
+    rule = CrowdRule(CrowdRuleConfig(min_people=4, open_after_s=0))
+
+    event = rule.observe(observe(0, {"people": people(8)}))
+
+    assert event is not None and (event.phase, event.count) == (EventPhase.OPENED, 8)
 
 
 def test_no_frame_changes_nothing():

@@ -102,7 +102,7 @@ def test_cap_after_steps_is_an_update_referencing_the_alert(
 ) -> None:
     incident = feed.open_incident(CAM_WALKWAY, "crowd", minutes(0), magnitude=8)
     clock.now = minutes(3)
-    client.post(f"/incidents/{incident.id}/transitions", json={"to": "filed"})
+    assert client.post(f"/incidents/{incident.id}/transitions", json={"to": "filed"}).status_code == 201
     feed.close_incident(incident, minutes(5))
 
     alert = validate(client.get(f"/incidents/{incident.id}/cap").content)
@@ -117,12 +117,16 @@ def test_cap_after_steps_is_an_update_referencing_the_alert(
 def test_cap_of_a_false_alarm_is_a_cancel(client: TestClient, feed: CameraFeed, clock: FakeClock) -> None:
     incident = feed.open_incident(CAM_WALKWAY, "crowd", minutes(0), magnitude=8)
     clock.now = minutes(2)
-    client.post(f"/incidents/{incident.id}/transitions", json={"to": "rejected", "reason": "排队"})
+    step = client.post(f"/incidents/{incident.id}/transitions", json={"to": "rejected", "reason": "排队"})
+    assert (step.status_code, step.json()["incident"]["status"]) == (201, "rejected")
 
     alert = validate(client.get(f"/incidents/{incident.id}/cap").content)
 
-    assert text(alert, "cap:msgType") == "Cancel"
-    assert text(alert, "cap:references") is not None
+    assert (text(alert, "cap:msgType"), text(alert, "cap:sent")) == ("Cancel", "2026-03-01T08:02:00+00:00")
+    # the cancel names the alert it withdraws: sender, that alert's identifier, its sent time
+    first = f"xueliang-{incident.id}-{int(minutes(0).timestamp())}"
+    assert text(alert, "cap:references") == f"xueliang@330106.demo,{first},2026-03-01T08:00:00+00:00"
+    assert text(alert, "cap:identifier") == f"xueliang-{incident.id}-{int(minutes(2).timestamp())}"
     assert text(alert, "cap:info/cap:certainty") == "Unlikely"
 
 
