@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 
 import cv2
 import numpy as np
@@ -110,9 +111,14 @@ def test_an_adopted_incident_closes_when_its_rule_stays_idle(tmp_path, world, co
     again.settle_adopted(CAM, "crowd", RuleState.IDLE, T0 + 100, grace_s=10)
     again.settle_adopted(CAM, "crowd", RuleState.PENDING, T0 + 105, grace_s=10)  # the crowd came back: wait
     again.settle_adopted(CAM, "crowd", RuleState.IDLE, T0 + 106, grace_s=10)
+    again.settle_adopted(CAM, "crowd", RuleState.IDLE, T0 + 115.9, grace_s=10)  # idle 9.9 s of the 10
     assert store.get_incident(opened.id).closed_at is None
     again.settle_adopted(CAM, "crowd", RuleState.IDLE, T0 + 116, grace_s=10)
-    assert store.get_incident(opened.id).closed_at is not None
+    closed = store.get_incident(opened.id)
+    at = datetime.fromtimestamp(T0 + 116, UTC)  # closed when the grace ran out, counted from the last idle start
+    assert (closed.closed_at, closed.updated_at, closed.peak_count) == (at, at, 12)
+    again.settle_adopted(CAM, "crowd", RuleState.IDLE, T0 + 200, grace_s=10)  # settled once: no second close
+    assert store.get_incident(opened.id).closed_at == at
 
 
 def test_reconnect_attempts_of_a_dead_camera_are_pushed_once(world):

@@ -135,21 +135,27 @@ def test_a_step_without_what_it_needs_is_422(
 
 
 @pytest.mark.parametrize(
-    "body",
+    ("body", "field"),
     [
-        {"to": "verified"},  # not a status
-        {},
-        {"to": "filed", "attachments": ["not a url"]},
-        {"to": "filed", "attachments": ["javascript:alert(1)"]},
-        {"to": "filed", "rating": 6},
-        {"to": "filed", "surprise": 1},
-        {"to": "filed", "note": "x" * 4001},
+        ({"to": "verified"}, ["body", "to"]),  # not a status
+        ({}, ["body", "to"]),
+        ({"to": "filed", "attachments": ["not a url"]}, ["body", "attachments", 0]),
+        ({"to": "filed", "attachments": ["javascript:alert(1)"]}, ["body", "attachments", 0]),
+        ({"to": "filed", "rating": 6}, ["body", "rating"]),
+        ({"to": "filed", "surprise": 1}, ["body", "surprise"]),
+        ({"to": "filed", "note": "x" * 4001}, ["body", "note"]),
     ],
 )
-def test_a_malformed_step_is_422(client: TestClient, feed: CameraFeed, body: dict[str, Any]) -> None:
+def test_a_malformed_step_is_422_naming_its_field(
+    client: TestClient, feed: CameraFeed, body: dict[str, Any], field: list[str | int]
+) -> None:
     incident = feed.open_incident(CAM_WALKWAY, "crowd", minutes(0), magnitude=8)
 
-    assert post_step(client, incident, **body).status_code == 422
+    response = post_step(client, incident, **body)
+
+    assert response.status_code == 422
+    assert [problem["loc"] for problem in response.json()["detail"]] == [field]
+    assert client.get(f"/incidents/{incident.id}").json()["status"] == "reported"  # no step was taken
 
 
 def test_a_step_of_another_role_is_403(client: TestClient, feed: CameraFeed, config: ServiceConfig) -> None:
@@ -348,8 +354,18 @@ def test_stats_of_an_empty_store(client: TestClient) -> None:
 
 
 @pytest.mark.parametrize(
-    "params", [{"grid": "999999"}, {"grid": "abc"}, {"opened_from": "2026-03-01T08:00:00"}, {"opened_to": "x"}]
+    ("params", "message"),
+    [
+        ({"grid": "999999"}, "unknown grid cell '999999'"),
+        ({"grid": "abc"}, "String should match pattern"),
+        ({"opened_from": "2026-03-01T08:00:00"}, "opened_from needs a time zone"),
+        ({"opened_to": "x"}, "valid datetime"),
+    ],
 )
-def test_stats_bad_query_is_422(client: TestClient, params: dict[str, str]) -> None:
-    assert client.get("/stats", params=params).status_code == 422
+def test_stats_bad_query_is_422_naming_its_field(client: TestClient, params: dict[str, str], message: str) -> None:
+    response = client.get("/stats", params=params)
+
+    assert response.status_code == 422
+    (problem,) = response.json()["detail"]
+    assert problem["loc"] == ["query", *params] and message in problem["msg"]
 

@@ -83,7 +83,10 @@ def _find(node: dict[str, Any], code: str) -> dict[str, Any] | None:
 
 @pytest.mark.parametrize("code", ["abc", "999999", "3301060", f"{CELL_WALKWAY}9", "%20", "-1"])
 def test_unknown_grid_is_404(client: TestClient, code: str) -> None:
-    assert client.get(f"/grids/{code}").status_code == 404
+    response = client.get(f"/grids/{code}")
+
+    assert response.status_code == 404
+    assert response.json()["detail"].startswith("unknown grid cell")
 
 
 @pytest.mark.parametrize(
@@ -129,4 +132,6 @@ def test_grid_geojson_geometry_is_the_configured_polygon(client: TestClient) -> 
 
 @pytest.mark.parametrize("root", ["abc", "999999", ""])
 def test_grid_geojson_unknown_root_is_404(client: TestClient, root: str) -> None:
-    assert client.get("/grids/geojson", params={"root": root}).status_code == 404
+    response = client.get("/grids/geojson", params={"root": root})
+
+    assert (response.status_code, response.json()["detail"]) == (404, f"unknown grid cell {root!r}")

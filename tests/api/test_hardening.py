@@ -137,6 +137,8 @@ def test_a_body_under_the_limit_is_read(client: TestClient, feed: CameraFeed) ->
     incident = feed.open_incident(CAM_WALKWAY, "crowd", minutes(0), magnitude=8)
     response = client.post(f"/incidents/{incident.id}/transitions", json={"to": "filed", "note": "x" * 4000})
     assert response.status_code == 201
+    step = response.json()
+    assert (step["incident"]["status"], step["transition"]["note"]) == ("filed", "x" * 4000)  # read whole
 
 
 # ---------------------------------------------------------------------------------------------- the schema's truth

@@ -108,16 +108,31 @@ def test_a_clip_never_spans_a_reconnect(tmp_path, clip_file):
     assert decoded(tmp_path / "b.mp4")[0] == len(clip.packets)
 
 
-def test_a_clip_that_cannot_be_written_leaves_nothing_behind(tmp_path, clip_file):
+@pytest.mark.parametrize(
+    "where",
+    [
+        "under_a_file",  # the folder cannot be made: a file has its name
+        "onto_a_folder",  # the clip is written, but cannot take its name: a non-empty folder has it
+    ],
+)
+def test_a_clip_that_cannot_be_written_leaves_nothing_behind(tmp_path, clip_file, where):
     clock = PtsClock()
     ring = PacketRing(max_seconds=60, max_bytes=2**30, clock=clock)
     feed(ring, clock, clip_file)
     clip = ring.clip(T0, T0 + 3)
-    assert clip is not None
+    assert clip is not None and clip.packets[0].keyframe  # a clip starts on a keyframe
     blocked = tmp_path / "file"
     blocked.write_text("not a directory")
+    taken = tmp_path / "clips" / "c.mp4"
+    (taken / "inside").mkdir(parents=True)
+    target = blocked / "c.mp4" if where == "under_a_file" else taken
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+
     with pytest.raises(OSError):
-        write_mp4(clip, blocked / "c.mp4")
+        write_mp4(clip, target)
+
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before  # no half-written .part.mp4
+    assert blocked.read_text() == "not a directory"
 
 
 def test_a_camera_stream_fills_its_ring_with_the_packets_it_demuxes(clip_file):
