@@ -153,7 +153,12 @@ class AnalyticsService:
                 runner = self.runners[camera_id]
                 # a camera that is down analyses nothing: no fps (not the last one it had)
                 fps = runner.pipeline.analysed_fps if health.state is CameraState.ONLINE else None
-                counters.append(CameraCounters(camera_id, health.frames_decoded, health.frames_dropped, fps))
+                counters.append(
+                    CameraCounters(
+                        camera_id=camera_id, frames_decoded=health.frames_decoded,
+                        frames_dropped=health.frames_dropped, analysed_fps=fps,
+                    )
+                )  # fmt: skip
             try:
                 self.journal.store.refresh_camera_counters(counters, datetime.fromtimestamp(self.clock(), UTC))
             except Exception:

@@ -27,7 +27,7 @@ class RuleState(StrEnum):
     OPEN = "open"  # an event is open
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ReplaySeries:
     """One panel of a replay's timeline plot: the per-frame value `key` of the rule's `record()`."""
 
@@ -40,7 +40,7 @@ class ReplaySeries:
     step: bool = True  # a step plot (counts) or points and lines (confidences)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class LineCount:
     """Crossings of a camera line counted by a rule since the last `take_line_counts()`."""
 

@@ -240,8 +240,11 @@ class CameraTamperRule(Rule):
         }
 
     def replay_series(self) -> ReplaySeries:
-        return ReplaySeries("tamper", "tamper kind (0 normal, " + ", ".join(f"{v} {k}" for k, v in KIND_CODE.items())
-                            + ")", 0.5, "abnormal", top=len(KINDS) + 0.5)  # fmt: skip
+        kinds = ", ".join(f"{v} {k}" for k, v in KIND_CODE.items())
+        return ReplaySeries(
+            key="tamper", label=f"tamper kind (0 normal, {kinds})", threshold=0.5, threshold_label="abnormal",
+            top=len(KINDS) + 0.5,
+        )  # fmt: skip
 
     def observe(self, observation: Observation) -> Event | None:
         frame = observation.frame

@@ -80,7 +80,7 @@ class CrowdRule(Rule):
         return {"people": len(self.people(observation))}
 
     def replay_series(self) -> ReplaySeries:
-        return ReplaySeries("people", "people", self.config.min_people, "min_people")
+        return ReplaySeries(key="people", label="people", threshold=self.config.min_people, threshold_label="min_people")
 
     def people(self, observation: Observation) -> sv.Detections:
         detections = observation.detections.get(self.config.model)

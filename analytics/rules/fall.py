@@ -57,7 +57,7 @@ class FallRule(Rule):
         return {"fallen": len(down), "fall_confidence": best_confidence(down) or 0.0}
 
     def replay_series(self) -> ReplaySeries:
-        return ReplaySeries("fallen", "people down", 1, "one person down")
+        return ReplaySeries(key="fallen", label="people down", threshold=1, threshold_label="one person down")
 
     def observe(self, observation: Observation) -> Event | None:
         if observation.frame is None:

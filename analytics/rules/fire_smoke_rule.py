@@ -53,8 +53,10 @@ class FireSmokeRule(Rule):
         return {"fire_confidence": confidence, "fire_hit": len(self.hits(observation)) > 0}
 
     def replay_series(self) -> ReplaySeries:
-        return ReplaySeries("fire_confidence", "confidence", self.config.min_confidence, "min_confidence",
-                            hit_key="fire_hit", top=1.3, step=False)  # fmt: skip
+        return ReplaySeries(
+            key="fire_confidence", label="confidence", threshold=self.config.min_confidence,
+            threshold_label="min_confidence", hit_key="fire_hit", top=1.3, step=False,
+        )  # fmt: skip
 
     def hits(self, observation: Observation) -> sv.Detections:
         detections = observation.detections.get(self.config.model)

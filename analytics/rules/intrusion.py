@@ -48,7 +48,7 @@ class IntrusionRule(Rule):
         return {"intruders": len(self.intruders(observation))}
 
     def replay_series(self) -> ReplaySeries:
-        return ReplaySeries("intruders", f"in zone {self.zone.name}", 1, "one intruder")
+        return ReplaySeries(key="intruders", label=f"in zone {self.zone.name}", threshold=1, threshold_label="one intruder")
 
     def observe(self, observation: Observation) -> Event | None:
         if observation.frame is None:

@@ -51,14 +51,14 @@ class LineCrossingRule(Rule):
         if crossed_in == 0 and crossed_out == 0:
             return []
         self._untaken = (0, 0)
-        return [LineCount(self.line.name, crossed_in, crossed_out)]
+        return [LineCount(line=self.line.name, crossed_in=crossed_in, crossed_out=crossed_out)]
 
     def record(self, observation: Observation) -> dict[str, RecordValue]:
         return {"crossed_in": self.crossed_in, "crossed_out": self.crossed_out}
 
     def replay_series(self) -> ReplaySeries:
         key = "crossed_out" if self.config.forbidden == "out" else "crossed_in"
-        return ReplaySeries(key, f"{key} (total)", None)
+        return ReplaySeries(key=key, label=f"{key} (total)")
 
     def crossings(self, observation: Observation) -> tuple[sv.Detections, sv.Detections]:
         """The objects that crossed in and out on this observation."""

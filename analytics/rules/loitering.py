@@ -67,7 +67,10 @@ class LoiteringRule(Rule):
         return {"longest_in_zone_s": round(longest, 2)}
 
     def replay_series(self) -> ReplaySeries:
-        return ReplaySeries("longest_in_zone_s", "longest in zone (s)", self.config.min_total_s, "min_total_s")
+        return ReplaySeries(
+            key="longest_in_zone_s", label="longest in zone (s)", threshold=self.config.min_total_s,
+            threshold_label="min_total_s",
+        )  # fmt: skip
 
     def observe(self, observation: Observation) -> Event | None:
         if observation.frame is None:

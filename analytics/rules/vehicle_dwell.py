@@ -88,7 +88,9 @@ class VehicleDwellRule(Rule):
         return {"vehicles": len(self.vehicles(observation)), "parked": self._parked_count(observation.timestamp)}
 
     def replay_series(self) -> ReplaySeries:
-        return ReplaySeries("parked", f"parked ≥ T in zone {self.zone.name}", 1, "one parked vehicle")
+        return ReplaySeries(
+            key="parked", label=f"parked ≥ T in zone {self.zone.name}", threshold=1, threshold_label="one parked vehicle"
+        )
 
     def _parked_count(self, now: float) -> int:
         return sum(1 for c in self._candidates if now - c.since >= self.config.min_stationary_s)

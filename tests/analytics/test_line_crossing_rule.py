@@ -34,18 +34,18 @@ LEFT = [[(1, 150)], [(1, 50)]]
     [
         ([], "in", [], []),
         ([[(1, 50)], [(1, 60)], [(1, 90)]], "in", [], []),  # approaching, never across
-        (RIGHT, "in", [(1.0, EventPhase.OPENED, 1)], [LineCount("gate", 1, 0)]),
-        (RIGHT, "out", [], [LineCount("gate", 1, 0)]),  # allowed direction: counted, no incident
-        (LEFT, "out", [(1.0, EventPhase.OPENED, 1)], [LineCount("gate", 0, 1)]),
-        (LEFT, "none", [], [LineCount("gate", 0, 1)]),
+        (RIGHT, "in", [(1.0, EventPhase.OPENED, 1)], [LineCount(line="gate", crossed_in=1, crossed_out=0)]),
+        (RIGHT, "out", [], [LineCount(line="gate", crossed_in=1, crossed_out=0)]),  # allowed direction: counted, no incident
+        (LEFT, "out", [(1.0, EventPhase.OPENED, 1)], [LineCount(line="gate", crossed_in=0, crossed_out=1)]),
+        (LEFT, "none", [], [LineCount(line="gate", crossed_in=0, crossed_out=1)]),
         (LEFT + [[(1, 150)]], "both", [(1.0, EventPhase.OPENED, 1), (2.0, EventPhase.UPDATED, 2)],
-         [LineCount("gate", 1, 1)]),
+         [LineCount(line="gate", crossed_in=1, crossed_out=1)]),
         ([[(-1, 50)], [(-1, 150)]], "in", [], []),  # untracked boxes never cross
         ([[(1, 50)], [(2, 150)]], "in", [], []),  # an id switch on the line loses the crossing
         # two walkers cross one after the other; no crossing for clear_s closes
         ([[(1, 50), (2, 20)], [(1, 150), (2, 60)], [(2, 120)], [], [], [], []], "in",
          [(1.0, EventPhase.OPENED, 1), (2.0, EventPhase.UPDATED, 2), (5.0, EventPhase.CLOSED, 2)],
-         [LineCount("gate", 2, 0)]),
+         [LineCount(line="gate", crossed_in=2, crossed_out=0)]),
     ],
 )  # fmt: skip
 def test_line_crossing(frames, forbidden, events, counts):
@@ -56,7 +56,7 @@ def test_line_crossing(frames, forbidden, events, counts):
 
 def test_counts_are_taken_once_and_kept_in_total():
     _, taken, rule = run(RIGHT)
-    assert taken == [LineCount("gate", 1, 0)] and rule.take_line_counts() == []  # taken: not given again
+    assert taken == [LineCount(line="gate", crossed_in=1, crossed_out=0)] and rule.take_line_counts() == []  # taken: not given again
     assert (rule.crossed_in, rule.crossed_out) == (1, 0)
 
 
