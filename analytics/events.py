@@ -38,7 +38,7 @@ class Event:
     evidence: Evidence | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Observation:
     """What one analysis step saw: detections per model (empty when no frame) and the camera's health."""
 

@@ -567,4 +567,4 @@ def observation_of(record: FrameRecord, camera_id: str, model: str) -> Observati
     image = np.zeros((record.height, record.width, 3), dtype=np.uint8)
     frame = VideoFrame(camera_id, record.frame_id, record.t, record.t, image)
     health = CameraHealth(camera_id, CameraState.ONLINE, 0.0)
-    return Observation(camera_id, record.t, frame, {model: detections}, health)
+    return Observation(camera_id=camera_id, timestamp=record.t, frame=frame, detections={model: detections}, health=health)

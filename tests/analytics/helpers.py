@@ -39,7 +39,9 @@ def observe(t: float, found: dict[str, sv.Detections] | None = None, health: Cam
     frame = (
         VideoFrame(camera_id, int(t * 10), t, t, np.zeros((HEIGHT, WIDTH, 3), dtype=np.uint8)) if with_frame else None
     )
-    return Observation(camera_id, t, frame, found or {}, health or online(camera_id))
+    return Observation(
+        camera_id=camera_id, timestamp=t, frame=frame, detections=found or {}, health=health or online(camera_id)
+    )
 
 
 class ListSink:

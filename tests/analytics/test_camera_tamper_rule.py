@@ -54,7 +54,7 @@ TAMPERS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 
 def observation(t: float, image: np.ndarray | None) -> Observation:
     frame = VideoFrame("cam-1", int(t), t, t, image) if image is not None else None
-    return Observation("cam-1", t, frame, {}, online())
+    return Observation(camera_id="cam-1", timestamp=t, frame=frame, detections={}, health=online())
 
 
 def run(rule, images: list[np.ndarray | None]) -> list[tuple[float, EventPhase]]:
