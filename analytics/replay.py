@@ -169,13 +169,15 @@ class RecordedDetection:
 
     @classmethod
     def from_list(cls, row: list[float | str] | tuple[float | str, ...]) -> RecordedDetection:
-        """A detection as frames.jsonl writes it. ValueError when the row is not six values."""
-        if len(row) != 6:
-            raise ValueError(f"a recorded detection is [x1, y1, x2, y2, confidence, label], got {row!r}")
-        x1, y1, x2, y2, confidence, label = row
-        return cls(
-            x1=float(x1), y1=float(y1), x2=float(x2), y2=float(y2), confidence=float(confidence), label=str(label)
-        )
+        """A detection as frames.jsonl writes it. ValueError when the row is not four numbers, a confidence and a
+        label."""
+        try:
+            x1, y1, x2, y2, confidence, label = row
+            return cls(
+                x1=float(x1), y1=float(y1), x2=float(x2), y2=float(y2), confidence=float(confidence), label=str(label)
+            )
+        except (TypeError, ValueError):
+            raise ValueError(f"a recorded detection is [x1, y1, x2, y2, confidence, label], got {row!r}") from None
 
 
 @dataclass(frozen=True, slots=True)
