@@ -7,7 +7,7 @@ written to the audit log (never a password, hash or key).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from api import audit
@@ -51,10 +51,10 @@ class Account:
     revoked_by: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class NewApiKey:
     account: Account
-    key: str  # shown once: the store keeps its sha256
+    key: str = field(repr=False)  # shown once: the store keeps its sha256
 
 
 def manages(admin: Principal, grid: str | None) -> bool:
@@ -210,18 +210,18 @@ class AccountAdmin:
     def create_api_key(self, name: str, role: str, grid: str | None) -> NewApiKey:
         self._check_grant(grid, role)
         self._new_name(name)
-        key, digest = new_api_key()
+        issued = new_api_key()
         with self.store.side_transaction() as connection:
             if accounts.get_user(connection, name) is not None:
                 raise NameTaken(f"{name!r} exists")
             try:
                 stored = accounts.create_api_key(
-                    connection, name, key_sha256=digest, role=role, grid=grid, by=self.admin.name, now=self.now
+                    connection, name, key_sha256=issued.key_sha256, role=role, grid=grid, by=self.admin.name, now=self.now
                 )
             except accounts.AlreadyExists:
                 raise NameTaken(f"{name!r} exists") from None
         self._audit(AuditAction.API_KEY_CREATED, name, grid, {"role": role, "grid": grid})
-        return NewApiKey(_key(stored), key)
+        return NewApiKey(account=_key(stored), key=issued.key)
 
     def revoke_api_key(self, name: str) -> Account:
         """Refused from now on, on every replica; revoking again changes nothing."""

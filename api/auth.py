@@ -36,7 +36,7 @@ import math
 import secrets
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -70,10 +70,19 @@ def api_key_digest(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
-def new_api_key() -> tuple[str, str]:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IssuedApiKey:
+    """A fresh API key: the key itself (shown once, to whoever asked; never in a repr or log) and its sha256 (what
+    the config or the store keeps)."""
+
+    key: str = field(repr=False)
+    key_sha256: str
+
+
+def new_api_key() -> IssuedApiKey:
     """A fresh random API key and its sha256, for the config."""
     key = "xl_" + secrets.token_urlsafe(32)
-    return key, api_key_digest(key)
+    return IssuedApiKey(key=key, key_sha256=api_key_digest(key))
 
 
 class OutsideScope(Exception):

@@ -245,8 +245,8 @@ def new_api_key(_args: argparse.Namespace) -> int:
     """Print a fresh random API key (give it to the service) and its sha256 (`auth.api_keys.<name>.key_sha256`)."""
     from api.auth import new_api_key as make_key
 
-    key, digest = make_key()
-    print(f"key:        {key}\nkey_sha256: {digest}")
+    issued = make_key()
+    print(f"key:        {issued.key}\nkey_sha256: {issued.key_sha256}")
     return 0
 
 

@@ -196,6 +196,23 @@ def test_the_hash_password_helper_makes_a_hash_the_config_takes(
     assert password_hasher().verify("a-long-password", hashed)
 
 
+def test_the_new_api_key_helper_prints_a_key_and_the_sha256_the_config_takes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import hashlib
+
+    from api.auth import new_api_key
+
+    assert cli_main(["new-api-key"]) == 0
+    printed = dict(line.split(":", 1) for line in capsys.readouterr().out.strip().splitlines())
+    key, digest = printed["key"].strip(), printed["key_sha256"].strip()
+
+    assert key.startswith("xl_") and len(key) > 40
+    assert digest == hashlib.sha256(key.encode()).hexdigest()
+    issued = new_api_key()
+    assert issued.key != key and issued.key not in repr(issued)  # fresh each time; never in a repr (or a log)
+
+
 # --------------------------------------------------------------------------------------------- grid scopes
 
 
