@@ -567,6 +567,6 @@ def observation_of(record: FrameRecord, camera_id: str, model: str) -> Observati
         detections = sv.Detections.empty()
         detections.data[LABEL_KEY] = np.array([], dtype=object)
     image = np.zeros((record.height, record.width, 3), dtype=np.uint8)
-    frame = VideoFrame(camera_id, record.frame_id, record.t, record.t, image)
+    frame = VideoFrame(camera_id=camera_id, frame_id=record.frame_id, timestamp=record.t, pts=record.t, image=image)
     health = CameraHealth(camera_id, CameraState.ONLINE, 0.0)
     return Observation(camera_id=camera_id, timestamp=record.t, frame=frame, detections={model: detections}, health=health)

@@ -347,7 +347,10 @@ class CameraStream:
             if not online:
                 self._transition(CameraState.ONLINE)
             if self._sampler.due(timestamp):
-                frame = VideoFrame(self.camera_id, frame_id, timestamp, decoded.pts, decoded.to_bgr())
+                frame = VideoFrame(
+                    camera_id=self.camera_id, frame_id=frame_id, timestamp=timestamp, pts=decoded.pts,
+                    image=decoded.to_bgr(),
+                )
                 self._hand_over(frame, block)
                 if decoded.keyframe and self._keyframes_only:
                     self._await_verdict(frame_id)

@@ -30,6 +30,7 @@ current frame side by side, the kind written on it.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import cv2
@@ -290,7 +291,7 @@ class CameraTamperRule(Rule):
         scale = max(0.6, current.shape[1] / 800)
         for text, x in (("reference", 10), (kind, current.shape[1] + 10)):
             cv2.putText(image, text, (x, int(30 * scale)), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 255), 2)
-        return VideoFrame(frame.camera_id, frame.frame_id, frame.timestamp, frame.pts, image)
+        return dataclasses.replace(frame, image=image)
 
     def _event(self, phase: EventPhase, now: float, camera_id: str) -> Event:
         since = self._abnormal_since if self._abnormal_since is not None else now

@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     for i in range(-1, args.frames):  # frame -1: one warm-up step per variant (the first run at a shape compiles)
         for name, (_, frames) in variants.items():
             t, image = frames[max(i, 0)]
-            frame = VideoFrame("bench", i + 1, t, t, image)
+            frame = VideoFrame(camera_id="bench", frame_id=i + 1, timestamp=t, pts=t, image=image)
             started = time.perf_counter()
             pipelines[name].step(frame, health, t)
             if i >= 0:

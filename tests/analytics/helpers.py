@@ -36,9 +36,11 @@ def online(camera_id: str = "cam-1", since: float = 0.0) -> CameraHealth:
 
 def observe(t: float, found: dict[str, sv.Detections] | None = None, health: CameraHealth | None = None,
             with_frame: bool = True, camera_id: str = "cam-1") -> Observation:  # fmt: skip
-    frame = (
-        VideoFrame(camera_id, int(t * 10), t, t, np.zeros((HEIGHT, WIDTH, 3), dtype=np.uint8)) if with_frame else None
-    )
+    if not with_frame:
+        frame = None
+    else:
+        image = np.zeros((HEIGHT, WIDTH, 3), dtype=np.uint8)
+        frame = VideoFrame(camera_id=camera_id, frame_id=int(t * 10), timestamp=t, pts=t, image=image)
     return Observation(
         camera_id=camera_id, timestamp=t, frame=frame, detections=found or {}, health=health or online(camera_id)
     )

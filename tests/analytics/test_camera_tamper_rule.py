@@ -53,7 +53,7 @@ TAMPERS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 
 
 def observation(t: float, image: np.ndarray | None) -> Observation:
-    frame = VideoFrame("cam-1", int(t), t, t, image) if image is not None else None
+    frame = None if image is None else VideoFrame(camera_id="cam-1", frame_id=int(t), timestamp=t, pts=t, image=image)
     return Observation(camera_id="cam-1", timestamp=t, frame=frame, detections={}, health=online())
 
 

@@ -52,7 +52,8 @@ def world(tmp_path):
 
 def fire(phase: EventPhase, t: float) -> Event:
     image = np.full((360, 640, 3), 60, dtype=np.uint8)
-    evidence = Evidence(VideoFrame(CAM, 1, t, None, image), detections([(100, 100, 200, 200)], "fire", 0.8))
+    frame = VideoFrame(camera_id=CAM, frame_id=1, timestamp=t, pts=None, image=image)
+    evidence = Evidence(frame, detections([(100, 100, 200, 200)], "fire", 0.8))
     return Event(
         phase=phase, rule="fire_smoke", category="fire_hazard", camera_id=CAM, timestamp=t, magnitude=0.8, count=1,
         confidence=0.8, evidence=evidence,

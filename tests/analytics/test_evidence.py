@@ -27,7 +27,8 @@ def near(image: np.ndarray, bgr: tuple[int, int, int], tolerance: int = 60) -> n
 
 def evidence(width: int, height: int, boxes, label="fire", confidence=0.87) -> Evidence:
     image = np.full((height, width, 3), GRAY, dtype=np.uint8)
-    return Evidence(VideoFrame("cam", 1, 0.0, None, image), detections(boxes, label, confidence))
+    frame = VideoFrame(camera_id="cam", frame_id=1, timestamp=0.0, pts=None, image=image)
+    return Evidence(frame, detections(boxes, label, confidence))
 
 
 @pytest.mark.parametrize(("width", "height"), [(640, 360), (1280, 720), (1920, 1080), (2560, 1440)])

@@ -141,7 +141,8 @@ def test_on_a_tracked_camera_the_fall_boxes_bypass_the_tracker_and_reach_the_fal
     events = []
     for i in range(6):
         t = i / 5
-        frame = VideoFrame("cam", i, t, t, np.zeros((HEIGHT, WIDTH, 3), np.uint8))
+        image = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
+        frame = VideoFrame(camera_id="cam", frame_id=i, timestamp=t, pts=t, image=image)
         events += pipeline.step(frame, online("cam"), t)
     found = pipeline.last_observation.detections["people"]  # type: ignore[union-attr]
     by_label = dict(zip(found.data[LABEL_KEY], found.tracker_id, strict=True))

@@ -37,7 +37,7 @@ def fire_at(boxes: list[tuple[float, float, float, float]], confidences: list[fl
     if confidences is not None:
         found.confidence = np.array(confidences)
     image = np.zeros((576, 768, 3), dtype=np.uint8)
-    evidence = Evidence(VideoFrame(CAM, 1, T0, None, image), found)
+    evidence = Evidence(VideoFrame(camera_id=CAM, frame_id=1, timestamp=T0, pts=None, image=image), found)
     return Event(
         phase=EventPhase.OPENED, rule="crowd", category="crowd_gathering", camera_id=CAM, timestamp=T0,
         magnitude=1.0, count=len(boxes), confidence=0.8, evidence=evidence,

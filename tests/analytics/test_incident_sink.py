@@ -53,7 +53,8 @@ def crowd_event(phase: EventPhase, t: float, count: int, evidence: Evidence | No
 
 def crowd(phase: EventPhase, t: float, count: int, with_evidence: bool = True) -> Event:
     image = np.full((576, 768, 3), 80, dtype=np.uint8)
-    evidence = Evidence(VideoFrame(CAM, 1, t, None, image), people(count)) if with_evidence else None
+    frame = VideoFrame(camera_id=CAM, frame_id=1, timestamp=t, pts=None, image=image)
+    evidence = Evidence(frame, people(count)) if with_evidence else None
     return crowd_event(phase, t, count, evidence)
 
 
@@ -147,7 +148,8 @@ def test_reconnect_attempts_of_a_dead_camera_are_pushed_once(world):
 
 def crowd_on(phase: EventPhase, t: float, count: int, gray: int) -> tuple[Event, Evidence]:
     image = np.full((576, 768, 3), gray, dtype=np.uint8)
-    evidence = Evidence(VideoFrame(CAM, int(t), t, None, image), people(count, y=570))  # (below the zone's top)
+    frame = VideoFrame(camera_id=CAM, frame_id=int(t), timestamp=t, pts=None, image=image)
+    evidence = Evidence(frame, people(count, y=570))  # (below the zone's top)
     return crowd_event(phase, t, count, evidence), evidence
 
 

@@ -112,11 +112,13 @@ def test_pipeline_reuses_the_last_detections_while_still(walkway):
     pipeline = CameraPipeline("cam", camera(MotionConfig(max_interval_s=60)), detectors)
     still = walkway[0][1]
     for i in range(5):
-        pipeline.step(VideoFrame("cam", i, i * 0.5, i * 0.5, still), online("cam"), i * 0.5)
+        frame = VideoFrame(camera_id="cam", frame_id=i, timestamp=i * 0.5, pts=i * 0.5, image=still)
+        pipeline.step(frame, online("cam"), i * 0.5)
         assert pipeline.last_observation is not None and len(pipeline.last_observation.detections["people"]) == 3
     assert detector.calls == 1 and pipeline.motion.frames_skipped == 4
     for i, (pts, image) in enumerate(walkway[1:4], start=5):
-        pipeline.step(VideoFrame("cam", i, 10 + pts, pts, image), online("cam"), 10 + pts)
+        pipeline.step(VideoFrame(camera_id="cam", frame_id=i, timestamp=10 + pts, pts=pts, image=image), online("cam"),
+                      10 + pts)  # fmt: skip
     assert detector.calls == 4
 
 
@@ -140,7 +142,8 @@ def fire_opened_at(frames: list[tuple[float, np.ndarray]], motion: MotionConfig,
     config = camera(motion, fire_smoke={})
     pipeline = CameraPipeline("cam", config, {"fire_smoke": detector})
     for i, (pts, image) in enumerate(frames):
-        events = pipeline.step(VideoFrame("cam", i, pts, pts, image), online("cam"), pts)
+        frame = VideoFrame(camera_id="cam", frame_id=i, timestamp=pts, pts=pts, image=image)
+        events = pipeline.step(frame, online("cam"), pts)
         if any(e.rule == FireSmokeRule.name and e.phase == "opened" for e in events):
             return i
     return None

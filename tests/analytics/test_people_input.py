@@ -92,7 +92,7 @@ def street_frame(width: int = 1920, height: int = 1080) -> np.ndarray:
 
 def count_people(camera: CameraConfig, detectors, image: np.ndarray) -> tuple[int, list[str]]:
     pipeline = CameraPipeline("street", camera, detectors)
-    frame = VideoFrame("street", 0, 0.0, 0.0, image)
+    frame = VideoFrame(camera_id="street", frame_id=0, timestamp=0.0, pts=0.0, image=image)
     pipeline.step(frame, CameraHealth("street", CameraState.ONLINE, 0.0), 0.0)
     return pipeline.rules[0].inner.count, pipeline.input_notes()  # type: ignore[attr-defined]
 

@@ -40,7 +40,7 @@ def camera(rules: dict, *, motion: dict | None = None, **fields: object) -> Came
 
 def frame(i: int, t: float, image: np.ndarray | None = None, width: int = 640, height: int = 480) -> VideoFrame:
     pixels = image if image is not None else np.zeros((height, width, 3), dtype=np.uint8)
-    return VideoFrame("cam", i, t, t, pixels)
+    return VideoFrame(camera_id="cam", frame_id=i, timestamp=t, pts=t, image=pixels)
 
 
 class ScriptedDetector:

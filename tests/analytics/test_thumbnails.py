@@ -20,7 +20,7 @@ from tests.analytics.helpers import ListSink, online, people
 def frame(camera_id: str, frame_id: int, width: int = 768, height: int = 576, value: int = 0) -> VideoFrame:
     image = np.full((height, width, 3), value, dtype=np.uint8)
     cv2.putText(image, str(frame_id), (20, height // 2), cv2.FONT_HERSHEY_SIMPLEX, 4, (255, 255, 255), 8)
-    return VideoFrame(camera_id, frame_id, 1_000.0 + frame_id, None, image)
+    return VideoFrame(camera_id=camera_id, frame_id=frame_id, timestamp=1_000.0 + frame_id, pts=None, image=image)
 
 
 def decode(jpeg: bytes) -> np.ndarray:

@@ -74,7 +74,8 @@ def test_the_tracker_keeps_every_label_a_rule_asks_for_and_no_other():
     rng = np.random.default_rng(1)
     for i in range(5):  # a changing picture: motion gating lets every frame through
         image = rng.integers(0, 255, (480, 640, 3), dtype=np.uint8)
-        pipeline.step(VideoFrame("street", i, i * 0.2, i * 0.2, image), online("street"), i * 0.2)
+        frame = VideoFrame(camera_id="street", frame_id=i, timestamp=i * 0.2, pts=i * 0.2, image=image)
+        pipeline.step(frame, online("street"), i * 0.2)
     assert pipeline.last_observation is not None
     tracked = pipeline.last_observation.detections["street"]
     by_label = dict(zip(tracked.data[LABEL_KEY], tracked.tracker_id, strict=True))
@@ -91,7 +92,8 @@ def test_a_tracked_camera_is_analysed_at_min_fps_and_never_decodes_keyframes_onl
     assert (tracked.analysis_fps, counting.analysis_fps) == (5.0, 1.0)
     for pipeline in (tracked, counting):
         for i in range(3):
-            pipeline.step(VideoFrame("street", i, float(i), float(i), still), online("street"), float(i))
+            frame = VideoFrame(camera_id="street", frame_id=i, timestamp=float(i), pts=float(i), image=still)
+            pipeline.step(frame, online("street"), float(i))
     assert counting.motion.scene_still and tracked.motion.scene_still
     assert not tracked.keyframes_suffice  # a keyframe gap would lose every track
     assert counting.keyframes_suffice  # an untracked camera with idle rules may, as before

@@ -157,5 +157,5 @@ class CameraFeed:
     @staticmethod
     def _evidence(camera_id: str, at: datetime) -> Evidence:
         image = np.full((48, 64, 3), 80, dtype=np.uint8)
-        frame = VideoFrame(camera_id, 1, at.timestamp(), 0.0, image)
+        frame = VideoFrame(camera_id=camera_id, frame_id=1, timestamp=at.timestamp(), pts=0.0, image=image)
         return Evidence(frame, sv.Detections.empty())

@@ -193,7 +193,8 @@ def test_an_api_that_runs_no_cameras_serves_the_thumbnail_a_pipeline_wrote(
 ) -> None:
     # The pipeline analysing the camera (in another process or on another node) shares only the data directory.
     image = np.full((576, 768, 3), 120, dtype=np.uint8)
-    CameraThumbnails.in_data_dir(config.store.data_dir).offer(VideoFrame(CAM_WALKWAY, 5, 1_790_000_000.0, None, image))
+    frame = VideoFrame(camera_id=CAM_WALKWAY, frame_id=5, timestamp=1_790_000_000.0, pts=None, image=image)
+    CameraThumbnails.in_data_dir(config.store.data_dir).offer(frame)
 
     response = client.get(f"/cameras/{CAM_WALKWAY}/thumbnail")
 

@@ -41,7 +41,9 @@ def test_an_event_on_the_far_side_reaches_the_far_cells_operator_only(tmp_path):
     config = config_with_cell_operators(tmp_path)
     at = minutes(0)
     found = detections([(700, 150, 740, 210)], "person", 0.9)  # people standing across the cell border
-    evidence = Evidence(VideoFrame(CAM_WALKWAY, 1, at.timestamp(), None, np.zeros((576, 768, 3), np.uint8)), found)
+    image = np.zeros((576, 768, 3), np.uint8)
+    frame = VideoFrame(camera_id=CAM_WALKWAY, frame_id=1, timestamp=at.timestamp(), pts=None, image=image)
+    evidence = Evidence(frame, found)
     event = Event(
         phase=EventPhase.OPENED, rule="crowd", category="crowd_gathering", camera_id=CAM_WALKWAY,
         timestamp=at.timestamp(), magnitude=8.0, count=8, confidence=0.9, evidence=evidence,
