@@ -1,0 +1,198 @@
+"""The Redis stream broker against a real redis-server the test owns: several publishers (threads and processes)
+with interleaved seqs reach a subscriber in strictly increasing seq order with no gap; the broker killed
+mid-stream and restarted loses no message for the subscriber (it catches up from the store) and never blocks a
+pipeline's commit; an unreachable broker at start is a clear error naming its URL without the password. Real
+store: SQLite file and PostgreSQL."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from models.brokers import BrokerUnreachable, LocalBroker, RedisStreamBroker, broker_from_url
+from models.incident import PushMessage
+from models.push import PushJournal
+from models.store import Store
+from tests.models.broker_support import RedisProcess, commit_status, free_port, publisher_process
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisProcess]:
+    server = RedisProcess(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+class Received:
+    """A subscriber that records what it is given, in order, from the broker's thread."""
+
+    def __init__(self) -> None:
+        self.seqs: list[int] = []
+        self._changed = threading.Condition()
+
+    def __call__(self, message: PushMessage) -> None:
+        with self._changed:
+            self.seqs.append(message.seq)
+            self._changed.notify_all()
+
+    def wait_for(self, condition: Callable[[list[int]], bool], timeout_s: float = 20.0) -> bool:
+        with self._changed:
+            return self._changed.wait_for(lambda: condition(self.seqs), timeout=timeout_s)
+
+
+def all_seqs(store: Store) -> list[int]:
+    seqs: list[int] = []
+    while page := store.messages_since(seqs[-1] if seqs else 0):
+        seqs.extend(message.seq for message in page)
+    return seqs
+
+
+def assert_each_committed_seq_once_in_order(received: Received, store: Store) -> None:
+    expected = all_seqs(store)
+    assert received.wait_for(lambda seqs: len(seqs) >= len(expected) and seqs[-1] >= expected[-1]), (
+        f"received {len(received.seqs)} of {len(expected)}")
+    assert received.seqs == expected  # strictly increasing, no gap, no repeat
+
+
+def test_publishers_in_threads_and_processes_reach_a_subscriber_in_seq_order(
+    store: Store, db_url: str, redis_server: RedisProcess
+) -> None:
+    received = Received()
+    with RedisStreamBroker(redis_server.url, message_log=store) as subscriber_side:
+        subscriber_side.subscribe(received)
+        assert subscriber_side.wait_connected(10)
+
+        def publish_from_thread(camera_id: str) -> None:
+            with RedisStreamBroker(redis_server.url) as broker:
+                journal = PushJournal(store, broker)  # a journal each: commits and publishes interleave freely
+                for index in range(60):
+                    commit_status(journal, camera_id, index)
+
+        processes = [publisher_process(redis_server.url, db_url, f"node-{n}", 60) for n in range(2)]
+        threads = [threading.Thread(target=publish_from_thread, args=(f"cam-{n}",)) for n in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        for process in processes:
+            assert process.wait(60) == 0
+
+        assert len(all_seqs(store)) == 240
+        assert_each_committed_seq_once_in_order(received, store)
+        cameras = {message.camera_id for message in store.messages_since(0)}
+        assert cameras == {"cam-0", "cam-1", "node-0", "node-1"}
+
+
+def test_broker_killed_mid_stream_loses_nothing_for_the_subscriber_and_never_blocks_a_commit(
+    store: Store, redis_server: RedisProcess, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="models.brokers")
+    received = Received()
+    publish_times: list[float] = []
+    with RedisStreamBroker(redis_server.url, message_log=store) as subscriber_side, \
+            RedisStreamBroker(redis_server.url) as publisher_side:
+        subscriber_side.subscribe(received)
+        assert subscriber_side.wait_connected(10)
+
+        class TimedPublisher:
+            def publish(self, message: PushMessage) -> None:
+                started = time.perf_counter()
+                publisher_side.publish(message)
+                publish_times.append(time.perf_counter() - started)
+
+        journal = PushJournal(store, TimedPublisher())
+
+        for index in range(30):
+            commit_status(journal, "cam-a", index)
+        assert received.wait_for(lambda seqs: len(seqs) == 30)
+
+        redis_server.kill()
+        for index in range(30, 60):  # committed while the broker is gone
+            commit_status(journal, "cam-a", index)
+            time.sleep(0.01)
+        assert not subscriber_side.reader_connected.is_set()
+        assert len(received.seqs) < 60  # nothing can arrive live without the broker
+        assert publisher_side.publish_counts.dropped > 0
+        assert publisher_side.publish_counts.outages == 1
+
+        redis_server.start()  # an empty broker on the same port
+        assert subscriber_side.wait_connected(15)
+        for index in range(60, 90):
+            commit_status(journal, "cam-a", index)
+
+        assert_each_committed_seq_once_in_order(received, store)
+        assert len(received.seqs) == 90
+        assert subscriber_side.reader_outages == 1
+        feed = subscriber_side.feed
+        assert feed is not None and feed.counts.from_store >= 30  # the outage's commits came from the store
+    unreachable = [r.getMessage() for r in caplog.records if "unreachable" in r.getMessage()]
+    assert len(unreachable) == 2, unreachable  # one line per outage: the publisher's and the subscriber's
+    assert all(redis_server.url in line for line in unreachable)
+    assert max(publish_times) < 0.05  # publish only queues: the commit never waits for the broker
+
+
+def test_a_subscriber_that_starts_late_gets_only_new_messages_the_store_has_the_backlog(
+    store: Store, redis_server: RedisProcess
+) -> None:
+    with RedisStreamBroker(redis_server.url) as publisher_side:
+        journal = PushJournal(store, publisher_side)
+        for index in range(5):
+            commit_status(journal, "cam-a", index)
+        received = Received()
+        with RedisStreamBroker(redis_server.url, message_log=store) as subscriber_side:
+            subscriber_side.subscribe(received)
+            assert subscriber_side.wait_connected(10)
+            commit_status(journal, "cam-a", 5)
+            assert received.wait_for(lambda seqs: seqs == [6])
+
+
+def test_an_unreachable_broker_at_start_is_an_error_naming_the_url_without_its_password() -> None:
+    port = free_port()
+    broker = RedisStreamBroker(f"redis://xl:s3cr%40t@127.0.0.1:{port}/0", connect_timeout_s=1.0)
+    with pytest.raises(BrokerUnreachable) as error:
+        broker.check()
+    message = str(error.value)
+    assert f"redis://***@127.0.0.1:{port}/0" in message
+    assert "s3cr" not in message and "xl:" not in message
+
+
+def test_check_passes_on_a_live_broker(redis_server: RedisProcess) -> None:
+    RedisStreamBroker(redis_server.url).check()
+
+
+def test_subscribing_without_the_store_is_refused(redis_server: RedisProcess) -> None:
+    with RedisStreamBroker(redis_server.url) as broker, pytest.raises(ValueError, match="message_log"):
+        broker.subscribe(print)
+
+
+@pytest.mark.parametrize(
+    ("url", "expected", "stream"),
+    [
+        (None, LocalBroker, None),
+        ("", LocalBroker, None),
+        ("local://", LocalBroker, None),
+        ("redis://127.0.0.1:6379/0", RedisStreamBroker, "xueliang:push"),
+        ("redis://:pw@broker.example:6379/2?stream=qu-county", RedisStreamBroker, "qu-county"),
+        ("rediss://user:pw@broker.example:6380/0", RedisStreamBroker, "xueliang:push"),
+    ],
+)
+def test_broker_from_url_picks_the_broker(url: str | None, expected: type, stream: str | None) -> None:
+    broker = broker_from_url(url)
+    assert isinstance(broker, expected)
+    if isinstance(broker, RedisStreamBroker):
+        assert broker.stream == stream
+
+
+@pytest.mark.parametrize("url", ["nats://user:hunter2@127.0.0.1:4222", "http://127.0.0.1", "127.0.0.1:6379"])
+def test_broker_from_url_refuses_other_schemes_naming_the_scheme_not_the_password(url: str) -> None:
+    with pytest.raises(ValueError, match="broker URL scheme") as error:
+        broker_from_url(url)
+    assert "hunter2" not in str(error.value)
