@@ -30,8 +30,10 @@ CAMERAS_TOTAL = 5120  # published (Qu County)
 CAMERAS_ANALYSED = 1500  # published; the other 3,620 are viewed on the platform, not ingested by Xueliang
 ANALYSED_FPS = 2.0  # code: the default sampling (bench/speed ran every camera at 2 fps)
 COUNTERS_REFRESH_S = 5.0  # code: analytics/service.py COUNTERS_REFRESH_S, one counters row per camera
-SD_PIXELS = 768 * 576
-HD_PIXELS = 1920 * 1080
+SD_SOURCE_FPS = 10.0  # measured: the bench's SD clips (vtest) are 10 fps, every frame decoded while busy
+HD_SOURCE_FPS = 25.0  # assumption: a 1080p camera's main stream at 25 fps (the PAL-rate default of such cameras)
+KEYFRAMES_PER_S = 2.0  # measured setting: bench/speed's quiet camera, 0.5 s GOP
+DETECTION_EVERY_S = 10.0  # code: motion.max_interval_s, a still scene's one detection
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -65,10 +67,16 @@ def camera_costs() -> dict[str, Figure]:
     sd_analysis = rows["SD 768x576, image_size auto (640 px)"]["cpu_share_at_2fps"]
     hd_auto_analysis = rows["1080p, image_size auto (3072 px)"]["cpu_share_at_2fps"]
     hd_640_analysis = rows["1080p, image_size 640 (before)"]["cpu_share_at_2fps"]
-    # A 1080p camera's receiving and decoding was not measured: SD's non-analysis cost scaled by the pixels.
+    # A 1080p camera: SD's cost beside the analysis, with SD's decoding (10 fps, the bench clips') replaced by
+    # 1080p's at a 1080p camera's frame rate; decoding per frame measured by bench/scale/measure.py.
+    decode = {row["height"]: row["cpu_ms_per_frame"] / 1000 for row in _json(MEASURED).get("decode", [])}
+    sd_decode, hd_decode = decode[576], decode[1080]
     sd_rest = busy_sd - sd_analysis
-    hd_rest = sd_rest * HD_PIXELS / SD_PIXELS
-    detection_every_s = 10.0  # code: motion.max_interval_s, a still scene's one detection
+    hd_rest = sd_rest - sd_decode * SD_SOURCE_FPS + hd_decode * HD_SOURCE_FPS
+    hd_quiet = quiet_sd + (hd_decode - sd_decode) * KEYFRAMES_PER_S  # keyframes-only decoding while still
+    decode_note = (f"SD's cost beside the analysis {sd_rest:.3f}, its decoding ({1000 * sd_decode:.2f} ms a frame x "
+                   f"{SD_SOURCE_FPS:g} fps) replaced by 1080p's ({1000 * hd_decode:.2f} ms x {HD_SOURCE_FPS:g} fps; "
+                   "bench/scale/results/measured.json `decode`)")
     return {
         "busy_sd": Figure(value=busy_sd, source="measured", note=(
             "bench/speed/results/rerun-2026-11-29/pipeline.json: process CPU of 8 cameras less 1, over 7 (SD "
@@ -77,16 +85,17 @@ def camera_costs() -> dict[str, Figure]:
             "bench/speed/results/quiet_busy.json `quiet`: still scene, keyframes-only decoding, 0.5 s GOP "
             "(2 s GOP: 0.021)")),
         "busy_1080p_auto": Figure(value=hd_auto_analysis + hd_rest, source="measured+estimate", note=(
-            f"analysis {hd_auto_analysis:.3f} (bench/speed/results/camera_cost.json, 3072 px) + receiving and "
-            f"decoding estimated as SD's non-analysis {sd_rest:.3f} x {HD_PIXELS / SD_PIXELS:.2f} (pixels)")),
+            f"analysis {hd_auto_analysis:.3f} (bench/speed/results/camera_cost.json, 3072 px) + {decode_note}")),
         "quiet_1080p_auto": Figure(
-            value=quiet_sd * HD_PIXELS / SD_PIXELS + hd_auto_analysis / ANALYSED_FPS / detection_every_s,
-            source="measured+estimate", note="SD quiet x pixels + one 3072 px detection every 10 s"),
+            value=hd_quiet + hd_auto_analysis / ANALYSED_FPS / DETECTION_EVERY_S,
+            source="measured+estimate", note="SD quiet + 1080p keyframes' extra decoding + one 3072 px detection "
+            "every 10 s"),
         "busy_1080p_640": Figure(value=hd_640_analysis + hd_rest, source="measured+estimate", note=(
-            f"analysis {hd_640_analysis:.3f} at 640 px (camera_cost.json) + decoding estimated as above")),
+            f"analysis {hd_640_analysis:.3f} at 640 px (camera_cost.json) + the same as above")),
         "quiet_1080p_640": Figure(
-            value=quiet_sd * HD_PIXELS / SD_PIXELS + hd_640_analysis / ANALYSED_FPS / detection_every_s,
-            source="measured+estimate", note="SD quiet x pixels + one 640 px detection every 10 s"),
+            value=hd_quiet + hd_640_analysis / ANALYSED_FPS / DETECTION_EVERY_S,
+            source="measured+estimate", note="SD quiet + 1080p keyframes' extra decoding + one 640 px detection "
+            "every 10 s"),
         "rss_per_camera_mib": Figure(value=rss_per_camera, source="measured", note=(
             "rerun-2026-11-29/pipeline.json: RSS of 8 cameras less 1, over 7")),
         "rss_node_base_mib": Figure(value=rss_base, source="measured", note=(
@@ -261,6 +270,8 @@ def markdown(result: dict[str, Any]) -> str:
     lines = ["| scenario | busy share | camera | node | cores/camera | cores total | cameras/node | nodes "
              "| nodes if placed by busy cost |", "|---|---|---|---|---|---|---|---|---|"]
     for scenario in result["scenarios"]:
+        if scenario["scenario"].startswith("10x"):
+            continue  # the same CPU as "peak, all busy": incidents cost the store and broker, not the nodes
         for row in scenario["nodes"]:
             lines.append(f"| {scenario['scenario']} | {row['busy_share']} | {row['profile']} | {row['node']} | "
                          f"{row['cores_per_camera']} | {row['cores_total']} | {row['cameras_per_node']} | "

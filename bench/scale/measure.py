@@ -46,6 +46,7 @@ from models.views import incident_view
 RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 T0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+CLIPS = Path("/tmp/xl-clips")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -139,6 +140,27 @@ def counters_refresh(db_url: str, *, cameras: int, runs: int) -> dict[str, Any]:
     median_s = statistics.median(times)
     return {"cameras": cameras, "runs": runs, "ms_median": round(1000 * median_s, 1),
             "rows_per_s_while_writing": round(cameras / median_s, 1)}
+
+
+def decode_cost(clip: Path, *, min_cpu_s: float = 2.0) -> dict[str, Any]:
+    """CPU-seconds per decoded frame of `clip` with PyAV as ingest decodes (threads AUTO), all frames, looped until
+    `min_cpu_s` of CPU was spent: what receiving a camera costs beside the analysis, by resolution."""
+    import av
+
+    frames = 0
+    cpu_started, wall_started = time.process_time(), time.perf_counter()
+    width = height = 0
+    while time.process_time() - cpu_started < min_cpu_s:
+        with av.open(str(clip)) as container:
+            stream = container.streams.video[0]
+            stream.codec_context.thread_type = "AUTO"
+            for frame in container.decode(stream):
+                width, height = frame.width, frame.height
+                frames += 1
+    cpu = time.process_time() - cpu_started
+    return {"clip": clip.name, "width": width, "height": height, "frames": frames,
+            "cpu_ms_per_frame": round(1000 * cpu / frames, 3),
+            "wall_ms_per_frame": round(1000 * (time.perf_counter() - wall_started) / frames, 3)}
 
 
 def free_port() -> int:
@@ -265,6 +287,11 @@ def main() -> None:
     parser.add_argument("--min-messages", type=int, default=100, help="a slow broker run lasts until this many "
                         "messages (40 s at most)")
     parser.add_argument("--publishers", type=int, default=4, help="publisher connections (nodes) in the broker runs")
+    parser.add_argument("--clips", type=Path, nargs="*", default=[CLIPS / "street_576p_vtest_mosaic.mp4",
+                                                               CLIPS / "street_1080p_vtest_mosaic.mp4"],
+                        help="H.264 clips whose decoding cost to measure (made by bench/replay/make_street_1080p.py "
+                        "--size 768x576 / 1920x1080 into /tmp/xl-clips)")
+    parser.add_argument("--decode-only", action="store_true", help="measure decoding only, merged into --out")
     parser.add_argument("--out", type=Path, default=RESULTS / "measured.json")
     args = parser.parse_args()
 
@@ -276,6 +303,17 @@ def main() -> None:
         peak = round(county_peak_messages_per_s(), 1)
         rates = [peak, round(10 * peak, 1), 1000.0]
     result: dict[str, Any] = {"machine": machine(), "commit_rate": [], "broker_latency": []}
+    if args.clips:
+        result["decode"] = [decode_cost(clip) for clip in args.clips]
+        for row in result["decode"]:
+            print(json.dumps(row))
+    if args.decode_only:
+        kept = json.loads(args.out.read_text()) if args.out.exists() else {}
+        kept["decode"] = result["decode"]
+        kept["decode_machine"] = result["machine"]
+        args.out.write_text(json.dumps(kept, indent=2, ensure_ascii=False) + "\n")
+        print(f"wrote {args.out}")
+        return
     with postgres_schema() as db_url:
         Store(db_url).migrate()
         for writers in (int(value) for value in args.writers.split(",")):
