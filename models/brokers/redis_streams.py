@@ -111,6 +111,10 @@ class RedisStreamBroker:
         self.publish_counts = PublishCounts()
         self.reader_outages = 0
         self.reader_connected = threading.Event()
+        try:
+            self._client().close()  # parses the URL (port, database, options); connects to nothing
+        except ValueError as exc:
+            raise ValueError(f"broker URL {self.redacted_url} is not valid: {self._describe(exc)}") from None
 
     # ---------------------------------------------------------------------------------------------- public
 
