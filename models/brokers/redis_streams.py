@@ -13,6 +13,8 @@ Publishing never blocks or fails a pipeline's commit: `publish` puts the (alread
 queue that a sender thread writes to the stream. While the broker is unreachable the sender drops what is queued
 (counted, one log line per outage) and retries the connection with backoff; subscribers' reader does the same and,
 once connected again, catches up from the store, so a websocket client misses nothing and sees each seq once.
+A reader that hears nothing for `idle_resync_s` also asks the store: a commit whose publish never happened (its
+process died in between) with nothing after it to reveal the gap arrives within that time.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ QUEUE_LIMIT = 10_000  # messages waiting for the sender; past it the oldest is d
 SEND_BATCH = 500
 READ_BATCH = 500
 READ_BLOCK_MS = 50  # also how often a held gap is checked against gap_wait_s
+IDLE_RESYNC_S = 2.0  # a reader that got nothing this long asks the store whether it missed something
 BACKOFF_FIRST_S = 0.1
 BACKOFF_MAX_S = 5.0
 _FIELD = "m"
@@ -88,6 +91,7 @@ class RedisStreamBroker:
         gap_wait_s: float = DEFAULT_GAP_WAIT_S,
         connect_timeout_s: float = 2.0,
         queue_limit: int = QUEUE_LIMIT,
+        idle_resync_s: float = IDLE_RESYNC_S,
     ) -> None:
         client_url, url_stream = _split_stream(url)
         self.url = url
@@ -97,6 +101,7 @@ class RedisStreamBroker:
         self._connect_timeout_s = connect_timeout_s
         self._maxlen = maxlen
         self._gap_wait_s = gap_wait_s
+        self._idle_resync_s = idle_resync_s
         self._message_log = message_log
         self._fanout = LocalBroker()
         self._subscribers = 0
@@ -276,6 +281,7 @@ class RedisStreamBroker:
         position: Any = None  # the stream id read up to; None: find it (again) and catch up from the store
         down_since: float | None = None
         backoff = BACKOFF_FIRST_S
+        heard_at = time.monotonic()
         while not self._stopping.is_set():
             try:
                 if position is None:
@@ -294,11 +300,17 @@ class RedisStreamBroker:
                 reply: Any = client.xread({self.stream: position}, count=READ_BATCH, block=READ_BLOCK_MS)
                 for _stream, entries in reply or ():
                     for entry_id, fields in entries:
+                        heard_at = time.monotonic()
                         position = entry_id
                         message = self._decode(entry_id, fields)
                         if message is not None:
                             feed.offer(message)
                 feed.tick()
+                if time.monotonic() - heard_at >= self._idle_resync_s:
+                    # A commit whose publish never came (its process died in between, or its node could not
+                    # reach the broker) and nothing after it to reveal the gap: the store has it.
+                    heard_at = time.monotonic()
+                    feed.catch_up()
             except (redis.RedisError, OSError) as exc:
                 self.reader_connected.clear()
                 position = None

@@ -154,6 +154,25 @@ def test_a_subscriber_that_starts_late_gets_only_new_messages_the_store_has_the_
             assert received.wait_for(lambda seqs: seqs == [6])
 
 
+def test_a_commit_whose_publish_was_lost_reaches_the_subscriber_from_the_store(
+    store: Store, redis_server: RedisProcess
+) -> None:
+    """The pipeline's process died between commit and publish, and nothing was published after it."""
+    received = Received()
+
+    class DiesBeforePublishing:
+        def publish(self, message: PushMessage) -> None:
+            pass
+
+    with RedisStreamBroker(redis_server.url, message_log=store, idle_resync_s=0.5) as subscriber_side:
+        subscriber_side.subscribe(received)
+        assert subscriber_side.wait_connected(10)
+        lost = commit_status(PushJournal(store, DiesBeforePublishing()), "cam-a", 0)
+        started = time.monotonic()
+        assert received.wait_for(lambda seqs: seqs == [lost.seq], timeout_s=5)
+        assert time.monotonic() - started < 2.0
+
+
 def test_an_unreachable_broker_at_start_is_an_error_naming_the_url_without_its_password() -> None:
     port = free_port()
     broker = RedisStreamBroker(f"redis://xl:s3cr%40t@127.0.0.1:{port}/0", connect_timeout_s=1.0)
