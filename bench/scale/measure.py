@@ -132,7 +132,8 @@ def counters_refresh(db_url: str, *, cameras: int, runs: int) -> dict[str, Any]:
                                                       analysed_fps=2.0), None, {})
     times = []
     for run in range(runs):
-        counters = [CameraCounters(camera_id, 100 * run, run, 2.0) for camera_id in ids]
+        counters = [CameraCounters(camera_id=camera_id, frames_decoded=100 * run, frames_dropped=run,
+                                   analysed_fps=2.0) for camera_id in ids]
         started = time.perf_counter()
         store.refresh_camera_counters(counters, T0 + timedelta(seconds=5 * run))
         times.append(time.perf_counter() - started)
