@@ -7,6 +7,7 @@ store: SQLite file and PostgreSQL."""
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -136,7 +137,30 @@ def test_broker_killed_mid_stream_loses_nothing_for_the_subscriber_and_never_blo
     unreachable = [r.getMessage() for r in caplog.records if "unreachable" in r.getMessage()]
     assert len(unreachable) == 2, unreachable  # one line per outage: the publisher's and the subscriber's
     assert all(redis_server.url in line for line in unreachable)
-    assert max(publish_times) < 0.05  # publish only queues: the commit never waits for the broker
+    assert max(publish_times) < 0.5  # publish only queues (a hanging broker: the next test)
+
+
+def test_a_broker_that_hangs_never_holds_a_commit(store: Store) -> None:
+    """A broker that accepts connections and never answers (a frozen server, a black-holed route): every call to it
+    would wait for the socket timeout; the pipeline's commits do not."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)  # connections complete in the backlog and are never served
+        port = silent.getsockname()[1]
+        with RedisStreamBroker(f"redis://127.0.0.1:{port}/0", connect_timeout_s=1.0) as broker:
+            journal = PushJournal(store, broker)
+            commit_times = []
+            for index in range(20):
+                started = time.perf_counter()
+                commit_status(journal, "cam-a", index)
+                commit_times.append(time.perf_counter() - started)
+                time.sleep(0.05)
+            deadline = time.monotonic() + 10
+            while broker.publish_counts.dropped == 0 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert broker.publish_counts.dropped > 0 and broker.publish_counts.sent == 0
+    assert max(commit_times) < 0.9  # a commit that waited for the broker would take its 1 s timeout
+    assert [m.seq for m in store.messages_since(0)] == list(range(1, 21))  # all committed
 
 
 def test_a_subscriber_that_starts_late_gets_only_new_messages_the_store_has_the_backlog(
