@@ -164,3 +164,14 @@ def test_a_failing_subscriber_does_not_stop_the_feed(store: Store) -> None:
 def test_a_negative_wait_is_refused(store: Store) -> None:
     with pytest.raises(ValueError, match="gap_wait_s"):
         SeqOrderedFeed(store, print, gap_wait_s=-1)
+
+
+def test_too_many_held_messages_read_the_gap_from_the_store_at_once(store: Store) -> None:
+    messages = committed(store, 6)
+    seen: list[int] = []
+    feed = SeqOrderedFeed(store, lambda message: seen.append(message.seq), gap_wait_s=60, max_held=3,
+                          clock=Clock())
+    for message in messages[2:]:  # 1 and 2 lost; the fourth held message overflows the bound
+        feed.offer(message)
+    assert seen == [1, 2, 3, 4, 5, 6]
+    assert feed.counts.gap_reads == 1 and feed.held == 0
