@@ -172,7 +172,7 @@ class IncidentSink:
         )
         self.journal.camera_status(record, grid_code, camera_status_view(record, name=camera.name, grid_code=grid_code))
 
-    def _geometry(self, camera_id: str, rule: str) -> RuleGeometry:
+    def rule_geometry(self, camera_id: str, rule: str) -> RuleGeometry:
         """The zones and lines the rule watches on that camera, to draw on its snapshots."""
         camera = self.builder.config.cameras.get(camera_id)
         config = getattr(camera.rules, rule, None) if camera is not None else None
@@ -190,7 +190,7 @@ class IncidentSink:
             return incident  # the rule's best frame has not changed since it was drawn
         path = self.snapshot_dir / incident.opened_at.strftime("%Y%m%d") / f"{incident.id}.jpg"
         try:
-            save_snapshot(path, render_snapshot(event.evidence, geometry=self._geometry(event.camera_id, event.rule)))
+            save_snapshot(path, render_snapshot(event.evidence, geometry=self.rule_geometry(event.camera_id, event.rule)))
             self._snapshot_of[incident.id] = event.evidence
         except OSError:
             log.exception("could not write the snapshot of incident %s; the incident is kept without it", incident.id)

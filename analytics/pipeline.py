@@ -200,8 +200,10 @@ class CameraRunner:
         clock: Callable[[], float] = time.time,
         poll_s: float = 0.5,
         on_frame: Callable[[VideoFrame], None] | None = None,
+        on_step: Callable[[CameraPipeline, VideoFrame | None, float], None] | None = None,
     ) -> None:
         self.pipeline = pipeline
+        self.on_step = on_step  # told after each step, with its time (the video checks of closures)
         self.on_frame = on_frame  # told of each analysed frame (the camera wall's thumbnails)
         self._on_frame_failing = False
         self.feed = feed
@@ -276,4 +278,9 @@ class CameraRunner:
             self.sink.settle_adopted(self.pipeline.camera_id, rule.name, rule.state, timestamp, grace)
             for count in rule.take_line_counts():
                 self.sink.line_count(self.pipeline.camera_id, count, timestamp)
+        if self.on_step is not None:
+            try:
+                self.on_step(self.pipeline, frame, timestamp)
+            except Exception:
+                log.exception("camera %s: the step listener failed", self.pipeline.camera_id)
         return events

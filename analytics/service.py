@@ -19,12 +19,13 @@ from analytics.line_counts import LineCounts
 from analytics.pipeline import CameraPipeline, CameraRunner
 from analytics.rules import build_rules
 from analytics.thumbnails import CameraThumbnails
+from analytics.video_check import VideoChecker
 from ingest.camera_stream import CameraStream
 from ingest.health import CameraHealth, CameraState
 from ingest.packet_ring import PacketRing
 from models import lifecycle
 from models.config import ServiceConfig
-from models.push import PushJournal
+from models.push import PushJournal, Subscriber
 from models.store import CameraCounters
 
 log = logging.getLogger(__name__)
@@ -58,8 +59,10 @@ class AnalyticsService:
         clock: Callable[[], float] = time.time,
         counters_refresh_s: float = COUNTERS_REFRESH_S,
         on_inference: Callable[[str, str, float], None] | None = None,
+        subscribe: Callable[[Subscriber], Callable[[], None]] | None = None,
     ) -> None:
-        """`on_inference(camera_id, model, seconds)` is told how long each model took on each frame."""
+        """`on_inference(camera_id, model, seconds)` is told how long each model took on each frame. `subscribe`
+        is the broker's: the cameras learn there that an incident of theirs was reported handled (video checks)."""
         self.config = config
         self.journal = journal
         self.clock = clock
@@ -89,6 +92,10 @@ class AnalyticsService:
                 clock=clock,
             )  # fmt: skip
             self.sink.clips = self.clips
+        # Video checks of closures (analytics/video_check.py): the handled steps come through the broker.
+        self.video_checks = VideoChecker(config, journal, rings=self.rings, geometry=self.sink.rule_geometry)
+        self._subscribe = subscribe
+        self._unsubscribe: Callable[[], None] | None = None
         self.runners: dict[str, CameraRunner] = {}
         self.thumbnails = CameraThumbnails.in_data_dir(config.store.data_dir)
         self.counters_refresh_s = counters_refresh_s
@@ -100,6 +107,10 @@ class AnalyticsService:
         adopted = self.sink.adopt_open_incidents()
         if adopted:
             log.info("adopted %d incidents left open by the previous run", adopted)
+        if self._subscribe is not None:
+            self._unsubscribe = self._subscribe(self.video_checks.on_message)
+        if resumed := self.video_checks.resume():
+            log.info("%d video check(s) of incidents reported handled meanwhile start again", resumed)
         for camera_id, camera in self.config.enabled_cameras():
             pipeline = CameraPipeline(camera_id, camera, self.detectors, build_rules(camera))
             if self.on_inference is not None:
@@ -115,7 +126,10 @@ class AnalyticsService:
                 clock=self.clock,
                 packet_ring=self.rings.get(camera_id),
             )
-            runner = CameraRunner(pipeline, stream, self.sink, clock=self.clock, on_frame=self.thumbnails.offer)
+            runner = CameraRunner(
+                pipeline, stream, self.sink, clock=self.clock, on_frame=self.thumbnails.offer,
+                on_step=self.video_checks.observe,
+            )  # fmt: skip
             self.streams[camera_id], self.runners[camera_id] = stream, runner
             runner.start()
             stream.start()
@@ -174,6 +188,8 @@ class AnalyticsService:
         return counts
 
     def stop(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
         self._stop_counters.set()
         if self._counters.is_alive():
             self._counters.join(5)

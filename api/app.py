@@ -40,6 +40,7 @@ from api.routes import (
     replays,
     stats,
     users,
+    video_checks,
     ws,
 )
 from api.routes import audit as audit_route
@@ -131,8 +132,9 @@ def create_app(
         try:
             if run_cameras:
                 analytics = await asyncio.to_thread(
-                    AnalyticsService, config, journal, detectors=detectors, on_inference=metrics.observe_inference
-                )
+                    AnalyticsService, config, journal, detectors=detectors, on_inference=metrics.observe_inference,
+                    subscribe=push_broker.subscribe,
+                )  # fmt: skip
                 await asyncio.to_thread(analytics.start)
             running = analytics
             metrics.read_from(
@@ -189,7 +191,7 @@ def create_app(
     app.include_router(deliveries.router)  # admins only: the router requires it
     for module in (users, api_keys, audit_route):  # admins only: each route requires it
         app.include_router(module.router)
-    for module in (cameras, grids, incidents, stats, open311, replays):
+    for module in (cameras, grids, incidents, video_checks, stats, open311, replays):
         app.include_router(module.router, dependencies=[Depends(authenticate)], responses=AUTHENTICATED)
     # The operator console: static files only (no build step, nothing from the internet); it logs in and reads
     # the same API as everyone else, so it can show nothing the caller could not fetch itself.

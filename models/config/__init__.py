@@ -7,7 +7,7 @@ environment variable NAME, and a missing variable is an error naming the field.
 
 The modules, leaves first: `base` (ConfigError, Strict), `grid`, `categories` (and the closed loop's timers),
 `detectors` (`models:`), `rules`, `ground`, `cameras`, `store` (store, replays, exports), `server`, `delivery`,
-`auth` (and audit), `clips`, `service` (the `ServiceConfig` root and its cross-checks) and `loading` (YAML, `${NAME}`,
+`auth` (and audit), `clips`, `video_check`, `service` (the `ServiceConfig` root and its cross-checks) and `loading` (YAML, `${NAME}`,
 `parse_config`/`load_config`). Every public name is re-exported here: `from models.config import CameraConfig`.
 """
 
@@ -59,6 +59,7 @@ from models.config.rules import (
 from models.config.server import ServerConfig
 from models.config.service import ServiceConfig
 from models.config.store import ExportsConfig, ReplaysConfig, StoreConfig
+from models.config.video_check import VideoCheckConfig
 
 __all__ = [
     "ENDPOINT_NAME",
@@ -113,6 +114,7 @@ __all__ = [
     "UltralyticsModelConfig",
     "UserConfig",
     "VehicleDwellRuleConfig",
+    "VideoCheckConfig",
     "Weekday",
     "ZoneConfig",
     "expand_env",

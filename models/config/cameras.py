@@ -12,6 +12,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from models.config.base import SLUG_ID, Strict
 from models.config.ground import GroundCalibrationConfig
 from models.config.rules import RulesConfig
+from models.config.video_check import VideoCheckConfig
 
 GB28181_ID = re.compile(r"^\d{20}$")
 GB28181_CAMERA_TYPES = {"131", "132"}  # 131 camera, 132 network camera (IPC)
@@ -170,6 +171,19 @@ class CameraConfig(Strict):
     tracking: TrackingConfig = Field(
         default_factory=TrackingConfig, description="Tracker settings for the rules that need tracks."
     )
+    video_check: VideoCheckConfig = Field(
+        default_factory=VideoCheckConfig,
+        description="Video check of a closure (视频核查, models/config/video_check.py): when one of this camera's "
+        "incidents is reported handled, the camera re-examines the scene and passes or sends it back.",
+    )
+
+    @field_validator("video_check")
+    @classmethod
+    def verify_video_check_rules(cls, check: VideoCheckConfig) -> VideoCheckConfig:
+        unknown = sorted(set(check.rules or ()) - set(RulesConfig.model_fields))
+        if unknown:
+            raise ValueError(f"rules: unknown rule(s) {unknown} (rules: {sorted(RulesConfig.model_fields)})")
+        return check
 
     @field_validator("timezone")
     @classmethod
