@@ -107,7 +107,7 @@ def test_a_fire_gone_passes_the_video_check_and_a_fire_going_on_fails_it_and_is_
     path.write_bytes(clip.content)
     with av.open(str(path)) as container:
         frames = list(container.decode(video=0))
-    assert frames and frames[-1].width == 768  # it ends on the walkway footage (768x576), not the fire (640 wide)
+    assert frames and frames[-1].width == 768  # it ends on the walkway footage (768x576), not the fire stills (608 wide)
 
     sent_back = failed.data["transition"]
     assert (sent_back["action"], sent_back["actor"]) == ("send_back", "video-check:stays")

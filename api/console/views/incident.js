@@ -11,6 +11,7 @@ export function render(container, ctx, incidentId) {
   let disposed = false;
   let snapshotUrl = null;
   let clipUrl = null; // the event clip, fetched with the login's credentials into a blob URL (a <video> sends none)
+  let after = null; // the latest video check's after snapshot and clip, as blob URLs: {id, snapshot, clip}
   let reloadTimer = null;
   let flash = null; // {kind: "done" | "error", text}
   let openForm = null; // {incidentStatus, target, element}: the step form being filled in
@@ -21,10 +22,12 @@ export function render(container, ctx, incidentId) {
   async function load() {
     let detail;
     let history;
+    let checks;
     try {
-      [detail, history] = await Promise.all([
+      [detail, history, checks] = await Promise.all([
         getJson(`/incidents/${encodeURIComponent(incidentId)}`),
         getJson(`/incidents/${encodeURIComponent(incidentId)}/transitions`),
+        getJson(`/incidents/${encodeURIComponent(incidentId)}/video-checks`),
       ]);
     } catch (error) {
       if (disposed) return;
@@ -53,8 +56,25 @@ export function render(container, ctx, incidentId) {
         ctx.handleError(error);
       }
     }
+    const check = checks.length ? checks[checks.length - 1] : null;
+    if (check && after?.id !== check.id) {
+      releaseAfter();
+      after = { id: check.id, snapshot: null, clip: null };
+      try {
+        if (check.snapshot_url) after.snapshot = await getImageUrl(check.snapshot_url);
+        if (check.clip_url) after.clip = await getImageUrl(check.clip_url);
+      } catch (error) {
+        ctx.handleError(error);
+      }
+    }
     if (disposed) return;
-    show(page(detail, history));
+    show(page(detail, history, check));
+  }
+
+  function releaseAfter() {
+    if (after?.snapshot) URL.revokeObjectURL(after.snapshot);
+    if (after?.clip) URL.revokeObjectURL(after.clip);
+    after = null;
   }
 
   // Re-render only the parts that changed: the camera keeps updating an incident, and a button that is
@@ -68,7 +88,8 @@ export function render(container, ctx, incidentId) {
         shown[name].dataset.sig = sig;
       }
       root.replaceChildren(shown.header,
-        h("div", { class: "incident-body" }, shown.figure, h("div", { class: "facts" }, shown.dl, shown.steps)),
+        h("div", { class: "incident-body" }, shown.figure,
+          h("div", { class: "facts" }, shown.check, shown.dl, shown.steps)),
         shown.history);
       return;
     }
@@ -90,7 +111,7 @@ export function render(container, ctx, incidentId) {
       h("span", { class: "muted" }, ` (${formatTime(incident.deadline)})`));
   }
 
-  function page(incident, history) {
+  function page(incident, history, check) {
     const facts = [
       [t("incident.status"), h("span", { class: `status status-${incident.status}`, id: "incident-status" }, statusLabel(incident.status))],
       [t("incident.deadline"), deadline(incident)],
@@ -131,8 +152,49 @@ export function render(container, ctx, incidentId) {
       figure: [`${snapshotUrl ?? ""}|${clipUrl ?? ""}`, figure],
       dl: [dl.textContent, () => dl],
       steps: [`${incident.status}|${(incident.next_statuses ?? []).join()}|${flash?.text ?? ""}`, () => steps(incident)],
+      check: [`${check?.id ?? ""}|${after?.snapshot ?? ""}|${snapshotUrl ?? ""}|${incident.status}|${(incident.next_statuses ?? []).join()}`,
+        () => videoCheck(incident, check)],
       history: [String(history.length), historyBox],
     };
+  }
+
+  // The latest video check (视频核查): before and after side by side; after a pass, the case closes with one click.
+  function videoCheck(incident, check) {
+    if (!check) return h("div", { hidden: true, id: "incident-video-check" });
+    const picture = (url, id, label) => url
+      ? h("img", { src: url, alt: label, id })
+      : h("div", { class: "no-picture muted" }, t("incident.no_snapshot"));
+    const box = h("section", { class: "video-check", id: "incident-video-check", dataset: { outcome: check.outcome } },
+      h("h3", {}, t("check.title")),
+      h("p", { class: "check-verdict" }, t(`check.${check.outcome}`)),
+      h("p", { class: "muted" }, `${formatTime(check.decided_at)} · ${check.note}`),
+      h("div", { class: "before-after" },
+        h("figure", {}, picture(snapshotUrl, "check-before", t("check.before")),
+          h("figcaption", { class: "muted" }, t("check.before"))),
+        h("figure", {}, picture(after?.snapshot, "check-after", t("check.after")),
+          h("figcaption", { class: "muted" }, t("check.after")))),
+      after?.clip
+        ? h("video", { src: after.clip, id: "check-after-clip", controls: true, muted: true, playsinline: true,
+          preload: "metadata", title: t("check.after_clip") })
+        : null);
+    if (check.outcome === "passed" && incident.status === "checked" && (incident.next_statuses ?? []).includes("closed")) {
+      const close = h("button", { type: "button", class: "primary", id: "check-close" }, t("check.close"));
+      close.onclick = async () => {
+        close.disabled = true;
+        try {
+          await postJson(`/incidents/${encodeURIComponent(incident.id)}/transitions`, { to: "closed" });
+          flash = { kind: "done", text: t("form.done", { step: t("step.close") }) };
+          await load();
+        } catch (failure) {
+          if (ctx.handleError(failure)) return;
+          flash = { kind: "error", text: t("form.failed", { m: failure.message }) };
+          close.disabled = false;
+          await load();
+        }
+      };
+      box.append(h("div", { class: "form-actions" }, close));
+    }
+    return box;
   }
 
   function steps(incident) {
@@ -257,6 +319,7 @@ export function render(container, ctx, incidentId) {
       clearTimeout(reloadTimer);
       if (snapshotUrl) URL.revokeObjectURL(snapshotUrl);
       if (clipUrl) URL.revokeObjectURL(clipUrl);
+      releaseAfter();
     },
   };
 }
