@@ -11,21 +11,25 @@ from __future__ import annotations
 
 import logging
 import threading
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
+from analytics.case_merge import CLOSED_CASES, case_to_join
 from analytics.clips import ClipRecorder, ClipRequest
 from analytics.events import Event, EventPhase, Evidence
 from analytics.evidence import RuleGeometry, render_snapshot, save_snapshot
-from analytics.incident_builder import IncidentBuilder
+from analytics.incident_builder import IncidentBuilder, event_time
 from analytics.line_counts import LineCounts
 from analytics.rules.base import LineCount, RuleState
 from ingest.health import CameraHealth, CameraState
+from models import lifecycle, sightings
 from models.incident import CameraStatusRecord, Incident
 from models.push import PushJournal
+from models.sightings import Sighting, sighting_view
 from models.views import camera_status_view, incident_view
 
 log = logging.getLogger(__name__)
@@ -59,6 +63,9 @@ class IncidentSink:
         # The evidence each open incident's snapshot was drawn from: each rule keeps its best frame (highest count
         # or confidence) and sends it with every update; it is drawn again only when the rule found a better one.
         self._snapshot_of: dict[str, Evidence] = {}
+        # One case per situation (analytics/case_merge.py): a camera's opening that joined another camera's incident
+        # is a sighting of it, kept here while this camera sees the situation.
+        self._sightings: dict[tuple[str, str], Sighting] = {}
 
     def adopt_open_incidents(self) -> int:
         """Take over the incidents a previous run left open (only for cameras still configured)."""
@@ -78,11 +85,16 @@ class IncidentSink:
     def handle(self, event: Event) -> Incident | None:
         key = (event.camera_id, event.rule)
         with self._lock:
+            if key in self._sightings:
+                return self._update_sighting(key, event)
             current = self._open.get(key)
             if current is None and key in self._adopted:
                 current = self._adopted.pop(key).incident
             if event.phase is EventPhase.OPENED and current is None:
                 incident = self.builder.open(event)
+                joined = self._case_to_join(incident)
+                if joined is not None:
+                    return self._join(key, joined, incident, event)
                 phase = EventPhase.OPENED
             elif current is None:
                 log.warning("%s event for %s/%s with no open incident; ignored", event.phase, *key)
@@ -103,6 +115,74 @@ class IncidentSink:
             else:
                 self._open[key] = incident
             return incident
+
+    def _case_to_join(self, new: Incident) -> Incident | None:
+        merge = self.builder.config.event_categories[new.category_code].merge
+        if not merge.enabled or new.is_test:
+            return None
+        open_cases = [status.value for status in lifecycle.LoopStatus if status not in CLOSED_CASES]
+        candidates, _ = self.journal.store.list_incidents(
+            category_code=new.category_code, statuses=open_cases, limit=200
+        )
+        return case_to_join(merge, new, candidates, new.opened_at)
+
+    def _join(self, key: tuple[str, str], joined: Incident, new: Incident, event: Event) -> Incident:
+        """Record this camera's opening as a sighting of `joined` (with its snapshot) and push `incident.updated`
+        for `joined`, carrying the sighting."""
+        sighting = Sighting(
+            id=uuid.uuid4().hex,
+            incident_id=joined.id,
+            camera_id=new.camera_id,
+            camera_name=new.camera_name,
+            rule=new.rule,
+            grid_code=new.grid_code,
+            lat=new.lat,
+            lon=new.lon,
+            opened_at=new.opened_at,
+            updated_at=new.updated_at,
+            peak_count=new.peak_count,
+            peak_confidence=new.peak_confidence,
+        )
+        if event.evidence is not None:
+            path = self.snapshot_dir / new.opened_at.strftime("%Y%m%d") / f"{sighting.id}.jpg"
+            try:
+                save_snapshot(path, render_snapshot(event.evidence, geometry=self.rule_geometry(*key)))
+                sighting = sighting.with_update(snapshot_path=str(path))
+            except OSError:
+                log.exception("could not write the snapshot of a sighting of incident %s; kept without it", joined.id)
+        with self.journal.store.side_transaction() as connection:
+            sightings.record(connection, sighting)
+        self._sightings[key] = sighting
+        log.info("camera %s: %s joins incident %s of camera %s (one case per situation)", new.camera_id, new.rule,
+                 joined.id, joined.camera_id)  # fmt: skip
+        stored = self.journal.store.get_incident(joined.id) or joined
+        updated = stored.model_copy(update={"updated_at": max(stored.updated_at, new.opened_at)})
+        view = sighting_view(sighting)
+        self.journal.incident(updated, MESSAGE_TYPE[EventPhase.UPDATED], lambda i: {**incident_view(i), "sighting": view})
+        return updated
+
+    def _update_sighting(self, key: tuple[str, str], event: Event) -> Incident | None:
+        """This camera's update or end of a situation it sees as a sighting of another camera's incident."""
+        sighting = self._sightings[key]
+        at = event_time(event)
+        sighting = sighting.with_update(
+            updated_at=at,
+            peak_count=_max(sighting.peak_count, event.count),
+            peak_confidence=_max(sighting.peak_confidence, event.confidence),
+            closed_at=at if event.phase is EventPhase.CLOSED else None,
+        )
+        with self.journal.store.side_transaction() as connection:
+            sightings.save(connection, sighting)
+        if event.phase is EventPhase.CLOSED:
+            del self._sightings[key]
+        else:
+            self._sightings[key] = sighting
+        return self.journal.store.get_incident(sighting.incident_id)
+
+    def sighting(self, camera_id: str, rule: str) -> Sighting | None:
+        """The sighting this camera's rule is adding to another camera's incident now, if any."""
+        with self._lock:
+            return self._sightings.get((camera_id, rule))
 
     def attach_clip(self, request: ClipRequest, path: Path) -> Incident | None:
         """Record a written clip on its incident (open or already ended) and push `incident.updated` with its
@@ -196,6 +276,14 @@ class IncidentSink:
             log.exception("could not write the snapshot of incident %s; the incident is kept without it", incident.id)
             return incident
         return incident.model_copy(update={"snapshot_path": str(path)})
+
+
+def _max(a: float | int | None, b: float | int | None):  # type: ignore[no-untyped-def]
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return max(a, b)
 
 
 def _utc(timestamp: float) -> datetime:

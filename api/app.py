@@ -38,6 +38,7 @@ from api.routes import (
     incidents,
     open311,
     replays,
+    sightings,
     stats,
     users,
     video_checks,
@@ -191,7 +192,7 @@ def create_app(
     app.include_router(deliveries.router)  # admins only: the router requires it
     for module in (users, api_keys, audit_route):  # admins only: each route requires it
         app.include_router(module.router)
-    for module in (cameras, grids, incidents, video_checks, stats, open311, replays):
+    for module in (cameras, grids, incidents, video_checks, sightings, stats, open311, replays):
         app.include_router(module.router, dependencies=[Depends(authenticate)], responses=AUTHENTICATED)
     # The operator console: static files only (no build step, nothing from the internet); it logs in and reads
     # the same API as everyone else, so it can show nothing the caller could not fetch itself.

@@ -24,6 +24,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
 import models.accounts  # noqa: F401 - the account tables (0005) are on Base.metadata too
 import models.audit  # noqa: F401 - and the audit log's
+import models.sightings  # noqa: F401 - and the sightings' (0008)
 import models.video_checks  # noqa: F401 - and the video checks' (0007)
 from models import lifecycle
 from models.db import (

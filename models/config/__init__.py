@@ -5,7 +5,7 @@ with the field's path (e.g. `cameras.cam-1.rules.crowd.min_people`), never repla
 Secrets (RTSP URLs carry credentials) may come from the environment: `${NAME}` inside any string is replaced by the
 environment variable NAME, and a missing variable is an error naming the field.
 
-The modules, leaves first: `base` (ConfigError, Strict), `grid`, `categories` (and the closed loop's timers),
+The modules, leaves first: `base` (ConfigError, Strict), `grid`, `categories` (and the closed loop's timers, and `case_merge`),
 `detectors` (`models:`), `rules`, `ground`, `cameras`, `store` (store, replays, exports), `server`, `delivery`,
 `auth` (and audit), `clips`, `video_check`, `service` (the `ServiceConfig` root and its cross-checks) and `loading` (YAML, `${NAME}`,
 `parse_config`/`load_config`). Every public name is re-exported here: `from models.config import CameraConfig`.
@@ -32,6 +32,7 @@ from models.config.cameras import (
     ZoneConfig,
     verify_camera_id,
 )
+from models.config.case_merge import CaseMergeConfig
 from models.config.categories import ClosedLoopConfig, EventCategoryConfig, SeverityBand, verify_bands
 from models.config.clips import ClipsConfig
 from models.config.delivery import ENDPOINT_NAME, MIN_SECRET_LENGTH, DeliveryConfig, DeliveryEndpointConfig
@@ -76,6 +77,7 @@ __all__ = [
     "CameraConfig",
     "CameraOfflineRuleConfig",
     "CameraTamperRuleConfig",
+    "CaseMergeConfig",
     "ClipsConfig",
     "ClosedLoopConfig",
     "ConfigError",

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from models.config.base import Strict
+from models.config.case_merge import CaseMergeConfig
 
 
 class SeverityBand(Strict):
@@ -31,6 +32,11 @@ class EventCategoryConfig(Strict):
     cap_category: Literal[
         "Geo", "Met", "Safety", "Security", "Rescue", "Fire", "Health", "Env", "Transport", "Infra", "CBRNE", "Other"
     ] = Field(default="Other", description="OASIS CAP 1.2 <category> of this kind of event in CAP exports.")
+    merge: CaseMergeConfig = Field(
+        default_factory=CaseMergeConfig,
+        description="One case per situation (models/config/case_merge.py): several cameras' incidents of this "
+        "category in one place at one time become one incident with each camera's sighting.",
+    )
 
     @model_validator(mode="after")
     def verify_bands_cover_zero(self) -> EventCategoryConfig:
