@@ -10,6 +10,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import Any
 
+from pydantic import TypeAdapter
 from sqlalchemy import (
     Column,
     Connection,
@@ -73,6 +74,7 @@ class Sighting:
 
 
 _NAMES = [f.name for f in fields(Sighting)]
+_JSON_TIME = TypeAdapter(datetime | None)  # as the incidents' JSON writes times (…Z)
 
 
 def _from_row(row: Any) -> Sighting:
@@ -113,7 +115,7 @@ def sighting_view(sighting: Sighting) -> dict[str, Any]:
     """A sighting's public JSON: no path on disk (the snapshot is an API URL)."""
     data: dict[str, Any] = {name: getattr(sighting, name) for name in _NAMES if name != "snapshot_path"}
     for name in ("opened_at", "updated_at", "closed_at"):
-        data[name] = data[name].isoformat() if data[name] is not None else None
+        data[name] = _JSON_TIME.dump_python(data[name], mode="json")
     data["snapshot_url"] = (
         f"/incidents/{sighting.incident_id}/sightings/{sighting.id}/snapshot"
         if sighting.snapshot_path

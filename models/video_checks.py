@@ -14,6 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from pydantic import TypeAdapter
 from sqlalchemy import Column, Connection, ForeignKey, Index, String, Table, Text, insert, select, update
 from sqlalchemy.orm import Session
 
@@ -104,6 +105,9 @@ def decided_since(executor: Executor, incident_id: str, since: datetime) -> bool
     return executor.execute(query.limit(1)).first() is not None
 
 
+_JSON_TIME = TypeAdapter(datetime)  # as the incidents' JSON writes times (…Z)
+
+
 def check_urls(check: VideoCheck) -> dict[str, str | None]:
     """The API URLs of a check's after snapshot and clip (None when it has none)."""
     base = f"/incidents/{check.incident_id}/video-checks/{check.id}"
@@ -120,8 +124,8 @@ def check_view(check: VideoCheck) -> dict[str, Any]:
         "incident_id": check.incident_id,
         "camera_id": check.camera_id,
         "rule": check.rule,
-        "started_at": check.started_at.isoformat(),
-        "decided_at": check.decided_at.isoformat(),
+        "started_at": _JSON_TIME.dump_python(check.started_at, mode="json"),
+        "decided_at": _JSON_TIME.dump_python(check.decided_at, mode="json"),
         "outcome": check.outcome.value,
         "step": check.step,
         "note": check.note,
