@@ -2,6 +2,8 @@
 camera (the fire stills over RTSP, real models) raises an incident, the command centre files, dispatches and reports
 it handled through the API, the camera's footage switches to the walkway (the fire is out), the camera's check
 passes; the operator sees before and after side by side, with the after clip, and closes the case with one click.
+A second camera on the same cell looks at the same stream: with merging on for fire_hazard, it is one case, and
+the incident view lists the other camera's sighting.
 
 The screenshot goes to test-artifacts/console/ (see tests/console/browser.py).
 """
@@ -16,6 +18,7 @@ import pytest
 
 from ingest.demo.footage import fire_clip, pedestrian_clip
 from ingest.rtsp_server import LocalRtspServer, prepare_clip
+from tests.conftest import demo_raw_config
 from tests.console.browser import Browser
 from tests.e2e.service import Service, free_port, service_config
 
@@ -34,15 +37,16 @@ def world(tmp_path_factory) -> Iterator[dict[str, Any]]:
     prepare_clip(pedestrian_clip())  # transcoded now: the switch is only a relay restart
     server = LocalRtspServer(port=free_port(), user=USER, password=PASSWORD)
     server.add_stream("warehouse", fire_clip())
-    cameras = {
-        "fire": {"name": "仓库消防通道", "url": server.url("warehouse"), "grid_cell": CELL_B, "lat": 30.265,
-                 "lon": 120.145, "analysis_fps": 2, "stream": FAST_RECONNECT, "video_check": CHECK,
-                 "rules": {"fire_smoke": {"window_frames": 4, "min_hits": 3, "clear_frames": 6},
-                           "camera_offline": {"enabled": False}}},
-    }  # fmt: skip
+    fire = {"url": server.url("warehouse"), "grid_cell": CELL_B, "lat": 30.265, "lon": 120.145, "analysis_fps": 2,
+            "stream": FAST_RECONNECT, "video_check": CHECK,
+            "rules": {"fire_smoke": {"window_frames": 4, "min_hits": 3, "clear_frames": 6},
+                      "camera_offline": {"enabled": False}}}  # fmt: skip
+    cameras = {"fire": {"name": "仓库消防通道", **fire}, "fire2": {"name": "仓库北门", **fire}}
+    categories = demo_raw_config()["event_categories"]
+    categories["fire_hazard"]["merge"] = {"enabled": True}
     port = free_port()
-    service = Service(service_config(tmp, cameras, port, clips={"pre_s": 3.0, "post_s": 3.0}), port,
-                      tmp / "service.log")  # fmt: skip
+    service = Service(service_config(tmp, cameras, port, clips={"pre_s": 3.0, "post_s": 3.0},
+                                     event_categories=categories), port, tmp / "service.log")  # fmt: skip
     service.start()
     browser = None
     try:
@@ -64,6 +68,11 @@ def test_a_passed_video_check_shows_before_and_after_and_closes_with_one_click(w
     with httpx.Client(base_url=service.base, headers=service.login("admin", "admin-demo"), timeout=10) as admin:
         incident_id = beishan.wait(lambda: next(iter(admin.get("/incidents").json()["items"]), {}).get("id"),
                                    "the fire incident", 90)  # fmt: skip
+        own = admin.get(f"/incidents/{incident_id}").json()["camera_id"]
+        other = ({"fire", "fire2"} - {own}).pop()
+        # one case: the other camera's opening joins it as a sighting
+        beishan.wait(lambda: admin.get(f"/incidents/{incident_id}/sightings").json(), "the other camera's sighting", 30)
+        assert admin.get("/incidents").json()["total"] == 1
         for step in ({"to": "filed"}, {"to": "dispatched", "department": "西湖区消防救援大队"},
                      {"to": "handled", "note": "火已扑灭"}):  # fmt: skip
             assert admin.post(f"/incidents/{incident_id}/transitions", json=step).status_code == 201
@@ -71,6 +80,7 @@ def test_a_passed_video_check_shows_before_and_after_and_closes_with_one_click(w
 
     beishan.go(f"#/incidents/{incident_id}")
     beishan.wait(lambda: beishan.visible("#incident-status"), "incident view")
+    beishan.wait(lambda: beishan.find_all(f'#incident-sightings li[data-camera-id="{other}"]'), "the sighting")
     # pushed over the websocket: the view updates by itself once the camera has decided
     beishan.wait(lambda: beishan.find("#incident-video-check").get_attribute("data-outcome") == "passed",
                  "the video check passed", CHECK["duration_s"] + 40)  # fmt: skip
@@ -81,7 +91,7 @@ def test_a_passed_video_check_shows_before_and_after_and_closes_with_one_click(w
     assert "视频核查通过" in beishan.text("#incident-video-check")
     assert beishan.js("return !!document.getElementById('check-after-clip')")
     history = beishan.text("#incident-history")
-    assert "video-check:fire" in history and "video check passed" in history
+    assert f"video-check:{own}" in history and "video check passed" in history
     beishan.js("document.getElementById('incident-video-check').scrollIntoView()")
     beishan.screenshot("10-video-check-passed")
 

@@ -23,11 +23,13 @@ export function render(container, ctx, incidentId) {
     let detail;
     let history;
     let checks;
+    let seenBy;
     try {
-      [detail, history, checks] = await Promise.all([
+      [detail, history, checks, seenBy] = await Promise.all([
         getJson(`/incidents/${encodeURIComponent(incidentId)}`),
         getJson(`/incidents/${encodeURIComponent(incidentId)}/transitions`),
         getJson(`/incidents/${encodeURIComponent(incidentId)}/video-checks`),
+        getJson(`/incidents/${encodeURIComponent(incidentId)}/sightings`),
       ]);
     } catch (error) {
       if (disposed) return;
@@ -68,7 +70,7 @@ export function render(container, ctx, incidentId) {
       }
     }
     if (disposed) return;
-    show(page(detail, history, check));
+    show(page(detail, history, check, seenBy));
   }
 
   function releaseAfter() {
@@ -111,7 +113,7 @@ export function render(container, ctx, incidentId) {
       h("span", { class: "muted" }, ` (${formatTime(incident.deadline)})`));
   }
 
-  function page(incident, history, check) {
+  function page(incident, history, check, seenBy) {
     const facts = [
       [t("incident.status"), h("span", { class: `status status-${incident.status}`, id: "incident-status" }, statusLabel(incident.status))],
       [t("incident.deadline"), deadline(incident)],
@@ -126,6 +128,13 @@ export function render(container, ctx, incidentId) {
       [t("incident.ended"), incident.closed_at ? formatTime(incident.closed_at) : t("incident.ongoing")],
       incident.peak_count != null ? [t("incident.peak_count"), String(incident.peak_count)] : null,
       incident.peak_confidence != null ? [t("incident.confidence"), incident.peak_confidence.toFixed(2)] : null,
+      // one case per situation: the other cameras that saw it (their evidence is GET .../sightings/{id}/snapshot)
+      seenBy.length
+        ? [t("incident.also_seen_by"), h("ul", { id: "incident-sightings", class: "plain" }, ...seenBy.map((s) =>
+          h("li", { dataset: { cameraId: s.camera_id } },
+            `${s.camera_name} (${s.camera_id}) · ${formatTime(s.opened_at)}`
+            + (s.closed_at ? ` – ${formatTime(s.closed_at)}` : ` · ${t("incident.ongoing")}`))))]
+        : null,
     ].filter(Boolean);
     const header = () => h("header", { class: "incident-head" },
       severityBadge(incident.severity),
