@@ -18,8 +18,7 @@ from analytics.incident_builder import IncidentBuilder
 from analytics.incident_sink import IncidentSink
 from ingest.frames import VideoFrame
 from models import lifecycle, sightings
-from models.case_merge_config import CaseMergeConfig
-from models.config import ServiceConfig, parse_config
+from models.config import CaseMergeConfig, ServiceConfig, parse_config
 from models.incident import GridRef, Incident, PushMessage
 from models.push import LocalBroker, PushJournal
 from models.store import Store
@@ -146,9 +145,10 @@ def world(store: Store, tmp_path: Path) -> Iterator[World]:  # noqa: F811 - the 
 
 def fire(camera: str, phase: EventPhase, t: float, confidence: float = 0.8) -> Event:
     image = np.full((360, 640, 3), 60, dtype=np.uint8)
-    evidence = Evidence(VideoFrame(camera, int(t), t, None, image), detections([(100, 100, 200, 200)], "fire", confidence))
-    return Event(phase, "fire_smoke", "fire_hazard", camera, t, 2.0, None, confidence,
-                 evidence if phase is not EventPhase.CLOSED else None)  # fmt: skip
+    evidence = Evidence(VideoFrame(camera_id=camera, frame_id=int(t), timestamp=t, pts=None, image=image),
+                        detections([(100, 100, 200, 200)], "fire", confidence))
+    return Event(phase=phase, rule="fire_smoke", category="fire_hazard", camera_id=camera, timestamp=t, magnitude=2.0,
+                 confidence=confidence, evidence=evidence if phase is not EventPhase.CLOSED else None)  # fmt: skip
 
 
 def listed(world: World, incident_id: str) -> list[sightings.Sighting]:

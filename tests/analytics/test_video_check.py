@@ -144,12 +144,14 @@ def world(store: Store, tmp_path: Path) -> Iterator[World]:  # noqa: F811 - the 
 
 
 def frame(t: float, gray: int = 90) -> VideoFrame:
-    return VideoFrame(FIRE_CAM, int(t * 10), t, None, np.full((360, 640, 3), gray, dtype=np.uint8))
+    return VideoFrame(camera_id=FIRE_CAM, frame_id=int(t * 10), timestamp=t, pts=None,
+                      image=np.full((360, 640, 3), gray, dtype=np.uint8))
 
 
 def fire_incident(world: World, camera_id: str = FIRE_CAM, rule: str = "fire_smoke") -> str:
     evidence = Evidence(frame(T0), detections([(100, 100, 200, 200)], "fire"))
-    event = Event(EventPhase.OPENED, rule, "fire_hazard", camera_id, T0, 2.0, None, 0.8, evidence)
+    event = Event(phase=EventPhase.OPENED, rule=rule, category="fire_hazard", camera_id=camera_id, timestamp=T0,
+                  magnitude=2.0, confidence=0.8, evidence=evidence)
     incident = world.sink.handle(event)
     assert incident is not None
     return incident.id

@@ -13,8 +13,7 @@ from analytics.events import Event, EventPhase, Evidence
 from analytics.incident_builder import IncidentBuilder
 from analytics.incident_sink import IncidentSink
 from ingest.frames import VideoFrame
-from models.case_merge_config import CaseMergeConfig
-from models.config import CameraConfig, ServiceConfig
+from models.config import CameraConfig, CaseMergeConfig, ServiceConfig
 from tests.analytics.helpers import detections
 from tests.api.access import bearer
 from tests.api.camera_feed import CAM_FIRE_LANE, CELL_FIRE_LANE, CameraFeed, demo_config, minutes
@@ -34,8 +33,10 @@ def config(tmp_path: Path) -> ServiceConfig:
 
 def fire(camera: str, t: float) -> Event:
     image = np.full((360, 640, 3), 60, dtype=np.uint8)
-    evidence = Evidence(VideoFrame(camera, 1, t, None, image), detections([(100, 100, 200, 200)], "fire"))
-    return Event(EventPhase.OPENED, "fire_smoke", "fire_hazard", camera, t, 2.0, None, 0.8, evidence)
+    evidence = Evidence(VideoFrame(camera_id=camera, frame_id=1, timestamp=t, pts=None, image=image),
+                        detections([(100, 100, 200, 200)], "fire"))
+    return Event(phase=EventPhase.OPENED, rule="fire_smoke", category="fire_hazard", camera_id=camera, timestamp=t,
+                 magnitude=2.0, confidence=0.8, evidence=evidence)
 
 
 def test_the_second_cameras_sighting_is_listed_with_its_snapshot_in_the_incidents_grid_only(

@@ -60,7 +60,8 @@ def test_a_passed_check_is_listed_with_its_after_snapshot_in_the_incidents_grid_
     start = minutes(1).timestamp()
     for i in range(13):
         t = start + i * 0.5
-        frame = VideoFrame(CAM_FIRE_LANE, i, t, None, np.full((360, 640, 3), 70, dtype=np.uint8))
+        frame = VideoFrame(camera_id=CAM_FIRE_LANE, frame_id=i, timestamp=t, pts=None,
+                           image=np.full((360, 640, 3), 70, dtype=np.uint8))
         pipeline.step(frame, CameraHealth(CAM_FIRE_LANE, CameraState.ONLINE, start), t)
         checker.observe(pipeline, frame, t)
 
