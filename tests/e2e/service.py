@@ -118,7 +118,8 @@ class Received:
 
     @property
     def data(self) -> dict[str, Any]:
-        return dict(self.message["data"])
+        """The message's data; empty for a heartbeat, which has none (predicates may read any message)."""
+        return dict(self.message.get("data", {}))
 
 
 class LiveFeed:

@@ -61,7 +61,7 @@ def test_two_cameras_on_one_cell_seeing_the_same_fire_give_one_incident(world):
     first = opened.data["camera_id"]
     other = ({"yard_east", "yard_west"} - {first}).pop()
     joined = feed.wait_for(lambda r: r.type == "incident.updated" and r.data["id"] == incident_id
-                           and r.data.get("sighting", {}).get("camera_id") == other, 30)  # fmt: skip
+                           and r.data.get("sighting", {}).get("camera_id") == other, 60)  # fmt: skip
     time.sleep(3)  # both cameras keep seeing the fire: still no second incident
     assert [r.data["id"] for r in feed.received if r.type == "incident.opened"] == [incident_id]
     page = service.get("/incidents").json()
