@@ -20,7 +20,7 @@ from analytics.rules.base import Rule, RuleState
 from analytics.video_check import CheckWindow, VideoChecker
 from ingest.frames import VideoFrame
 from ingest.health import CameraHealth, CameraState
-from models import lifecycle, video_checks
+from models import lifecycle, outbox, video_checks
 from models.config import ServiceConfig, parse_config
 from models.incident import PushMessage
 from models.push import LocalBroker, PushJournal
@@ -213,6 +213,10 @@ def test_a_fire_gone_passes_the_check_and_the_incident_is_checked_with_the_after
     assert message.type == "incident.transition" and message.data["status"] == "checked"
     assert message.data["transition"]["actor"] == f"video-check:{FIRE_CAM}"
     assert world.checker.pending(FIRE_CAM) == []
+    with world.store.engine.connect() as connection:  # delivered to the incident system like any step
+        [*_, delivered] = outbox.list_events(connection)
+    assert (delivered.type, delivered.incident_id) == ("incident.transition", incident_id)
+    assert delivered.data["transition"]["note"].startswith("video check passed")
     # the checker closes it with one step
     world.journal.transition(incident_id, "closed", actor="beishan", role=lifecycle.Role.OPERATOR,
                              at=datetime.fromtimestamp(T0 + 80, UTC))  # fmt: skip
