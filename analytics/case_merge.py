@@ -7,7 +7,8 @@ incident (`case_to_join`, pure) when all of these hold:
 
 - same category, another camera, both live or both test incidents (replays never merge: see below);
 - the incident is still a case (not rejected, closed or evaluated);
-- overlapping in time: its situation is still seen by its camera, or ended at most `window_s` before;
+- overlapping in time: its situation is still seen by its camera, or ended at most `window_s` before (two cameras
+  that open at once join whichever was recorded first, even if its frame is a moment younger);
 - the same place: the same grid cell (`same_grid_cell`), or map points at most `radius_m` apart (the cameras'
   positions, or, on calibrated cameras, where the objects stand: the incident's lat/lon).
 
@@ -63,8 +64,6 @@ def joins(merge: CaseMergeConfig, new: Incident, open_one: Incident, at: datetim
     if lifecycle.parse_status(open_one.status) in CLOSED_CASES:
         return False
     if open_one.closed_at is not None and open_one.closed_at < at - timedelta(seconds=merge.window_s):
-        return False
-    if open_one.opened_at > at:
         return False
     return same_place(merge, new, open_one)
 

@@ -76,11 +76,16 @@ def test_same_cell_same_category_overlapping_in_time_joins():
         ("a rejected case", incident("west"), incident("east", status="rejected")),
         ("a closed case", incident("west"), incident("east", status="closed")),
         ("a replay's", incident("west", is_test=True), incident("east", is_test=True)),
-        ("opened after it", incident("west"), incident("east", at=T0 + timedelta(seconds=5))),
     ],
 )  # fmt: skip
 def test_what_stays_a_case_of_its_own(why, new, open_one):
     assert not joins(MERGE, new, open_one, new.opened_at), why
+
+
+def test_two_cameras_opening_at_once_join_whichever_was_recorded_first():
+    # each camera's frame time is its own: the one recorded first may be a moment younger
+    recorded_first = incident("east", at=T0 + timedelta(milliseconds=3))
+    assert joins(MERGE, incident("west"), recorded_first, T0)
 
 
 def test_ended_within_window_s_still_joins():
@@ -212,3 +217,12 @@ def test_categories_without_merge_keep_one_case_per_camera(store: Store, tmp_pat
                           tmp_path / "snapshots")  # fmt: skip
     tests = [replay.handle(fire(camera, EventPhase.OPENED, t0 + 9)) for camera in (FIRE_EAST, FIRE_WEST)]
     assert len({i.id for i in tests if i is not None}) == 2  # replays never merge
+
+
+def test_a_camera_whose_opening_frame_is_a_moment_older_still_joins(world: World):
+    """Two cameras open at once on their own threads; the second to take the sink's lock may hold the older frame."""
+    t0 = T0.timestamp()
+    first = world.sink.handle(fire(FIRE_EAST, EventPhase.OPENED, t0 + 0.003))
+    joined = world.sink.handle(fire(FIRE_WEST, EventPhase.OPENED, t0))
+    assert first is not None and joined is not None and joined.id == first.id
+    assert world.store.list_incidents()[1] == 1 and [s.camera_id for s in listed(world, first.id)] == [FIRE_WEST]
