@@ -70,7 +70,7 @@ class IncidentSink:
     def adopt_open_incidents(self) -> int:
         """Take over the incidents a previous run left open (only for cameras still configured)."""
         count = 0
-        for incident in self.journal.store.open_incidents():
+        for incident in self.journal.store.incidents.unclosed():
             if incident.camera_id in self.builder.config.cameras and incident.is_test == self.builder.is_test:
                 self._adopted[(incident.camera_id, incident.rule)] = _Adopted(incident)
                 count += 1
@@ -121,7 +121,7 @@ class IncidentSink:
         if not merge.enabled or new.is_test:
             return None
         open_cases = [status.value for status in lifecycle.LoopStatus if status not in CLOSED_CASES]
-        candidates, _ = self.journal.store.list_incidents(
+        candidates, _ = self.journal.store.incidents.search(
             category_code=new.category_code, statuses=open_cases, limit=200
         )
         return case_to_join(merge, new, candidates, new.opened_at)
@@ -150,12 +150,12 @@ class IncidentSink:
                 sighting = sighting.with_update(snapshot_path=str(path))
             except OSError:
                 log.exception("could not write the snapshot of a sighting of incident %s; kept without it", joined.id)
-        with self.journal.store.side_transaction() as connection:
+        with self.journal.store.database.side_transaction() as connection:
             sightings.record(connection, sighting)
         self._sightings[key] = sighting
         log.info("camera %s: %s joins incident %s of camera %s (one case per situation)", new.camera_id, new.rule,
                  joined.id, joined.camera_id)  # fmt: skip
-        stored = self.journal.store.get_incident(joined.id) or joined
+        stored = self.journal.store.incidents.get(joined.id) or joined
         updated = stored.model_copy(update={"updated_at": max(stored.updated_at, new.opened_at)})
         view = sighting_view(sighting)
         self.journal.incident(updated, MESSAGE_TYPE[EventPhase.UPDATED], lambda i: {**incident_view(i), "sighting": view})
@@ -171,13 +171,13 @@ class IncidentSink:
             peak_confidence=_max(sighting.peak_confidence, event.confidence),
             closed_at=at if event.phase is EventPhase.CLOSED else None,
         )
-        with self.journal.store.side_transaction() as connection:
+        with self.journal.store.database.side_transaction() as connection:
             sightings.save(connection, sighting)
         if event.phase is EventPhase.CLOSED:
             del self._sightings[key]
         else:
             self._sightings[key] = sighting
-        return self.journal.store.get_incident(sighting.incident_id)
+        return self.journal.store.incidents.get(sighting.incident_id)
 
     def sighting(self, camera_id: str, rule: str) -> Sighting | None:
         """The sighting this camera's rule is adding to another camera's incident now, if any."""
@@ -194,7 +194,7 @@ class IncidentSink:
                 incident = current.model_copy(update={"clip_path": str(path)})
                 self._open[key] = incident
             else:
-                stored = self.journal.store.get_incident(request.incident_id)
+                stored = self.journal.store.incidents.get(request.incident_id)
                 if stored is None:
                     return None
                 incident = stored.model_copy(update={"clip_path": str(path)})

@@ -384,7 +384,7 @@ class ClipReplayer:
             notes += pipeline.input_notes()
         finally:  # also when the clip fails half way: no test incident is left open in the store
             ended = self._close_open(sink, pipeline, plan, last_timestamp)
-        incidents = [i for i in (self.journal.store.get_incident(x) for x in incident_ids) if i is not None]
+        incidents = [i for i in (self.journal.store.incidents.get(x) for x in incident_ids) if i is not None]
         series = {rule.name: found for rule in pipeline.rules if (found := rule.replay_series()) is not None}
         return ClipReplay(
             plan=plan, camera=camera, info=info, incidents=incidents, ended_with_clip=ended, frames=frames,

@@ -26,7 +26,7 @@ from ingest.packet_ring import PacketRing
 from models import lifecycle
 from models.config import ServiceConfig
 from models.push import PushJournal, Subscriber
-from models.store import CameraCounters
+from models.repositories.camera_status import CameraCounters
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +140,7 @@ class AnalyticsService:
 
     def _is_open(self, incident_id: str) -> bool:
         """Whether the incident is still open in the closed loop (its clip is kept whatever its age)."""
-        incident = self.journal.store.get_incident(incident_id)
+        incident = self.journal.store.incidents.get(incident_id)
         return incident is not None and lifecycle.LoopStatus(incident.status) not in lifecycle.OPEN311_CLOSED
 
     def _on_health_of(self, pipeline: CameraPipeline) -> Callable[[CameraHealth], None]:
@@ -174,7 +174,7 @@ class AnalyticsService:
                     )
                 )  # fmt: skip
             try:
-                self.journal.store.refresh_camera_counters(counters, datetime.fromtimestamp(self.clock(), UTC))
+                self.journal.store.cameras.refresh_counters(counters, datetime.fromtimestamp(self.clock(), UTC))
             except Exception:
                 log.exception("could not refresh the camera counters; retrying in %.0f s", self.counters_refresh_s)
 

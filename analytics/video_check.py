@@ -169,14 +169,14 @@ class VideoChecker:
         for camera_id, camera in self.config.enabled_cameras():
             if not camera.video_check.enabled:
                 continue
-            handled, _ = store.list_incidents(
+            handled, _ = store.incidents.search(
                 camera_id=camera_id, status=lifecycle.LoopStatus.HANDLED.value, limit=1000
             )
             for incident in handled:
                 if not self._wants(camera_id, incident.rule):
                     continue
                 since = incident.status_changed_at or incident.updated_at
-                with store.engine.connect() as connection:
+                with store.database.engine.connect() as connection:
                     if video_checks.decided_since(connection, incident.id, since):
                         continue
                 started += self._add(incident.id, camera_id, incident.rule)
@@ -255,7 +255,7 @@ class VideoChecker:
             clip_path=str(clip) if clip else None,
         )
         store = self.journal.store
-        with store.side_transaction() as connection:  # first: the step's attachments link to it
+        with store.database.side_transaction() as connection:  # first: the step's attachments link to it
             video_checks.record(connection, record)
         log.info("camera %s: %s (incident %s)", check.camera_id, note, check.incident_id)
         if step is None:
@@ -276,7 +276,7 @@ class VideoChecker:
             log.info(
                 "incident %s: video check %s, no step taken (%s)", check.incident_id, outcome.value, error
             )
-            with store.side_transaction() as connection:
+            with store.database.side_transaction() as connection:
                 video_checks.set_step(connection, check_id, None)
 
     def _write_snapshot(self, path: Path, pipeline: CameraPipeline, rule: Rule) -> Path | None:

@@ -139,14 +139,14 @@ class AccountAdmin:
             Account(name=name, role=entry.role, grid=entry.grid, source="config")
             for name, entry in self.auth.users.items()
         ]
-        with self.store.engine.connect() as connection:
+        with self.store.database.engine.connect() as connection:
             out += [_user(user) for user in accounts.list_users(connection)]
         return sorted((a for a in out if manages(self.admin, a.grid)), key=lambda a: a.name)
 
     def _stored_user(self, name: str) -> accounts.StoredUser:
         if self.authenticator.is_config_account(name):
             raise ConfigAccount(f"{name!r} is defined in the config: change it there")
-        with self.store.engine.connect() as connection:
+        with self.store.database.engine.connect() as connection:
             user = accounts.get_user(connection, name)
         if user is None or not manages(self.admin, user.grid):
             raise UnknownAccount(f"unknown user {name!r}")
@@ -157,7 +157,7 @@ class AccountAdmin:
         self._check_grant(grid, role)
         self._new_name(name)
         password_hash = password_hasher().hash(password)
-        with self.store.side_transaction() as connection:
+        with self.store.database.side_transaction() as connection:
             if accounts.get_api_key(connection, name) is not None:
                 raise NameTaken(f"{name!r} exists")
             try:
@@ -180,7 +180,7 @@ class AccountAdmin:
                 self._check_grant(grid if isinstance(grid, str) else None, str(role))
             elif role == "operator" and grid is None:
                 raise GridNotGrantable("an operator is bound to a grid subtree; give one")
-        with self.store.side_transaction() as connection:
+        with self.store.database.side_transaction() as connection:
             user = accounts.update_user(connection, name, now=self.now, **changes)
         if user is None:  # pragma: no cover - users are never deleted
             raise UnknownAccount(f"unknown user {name!r}")
@@ -191,7 +191,7 @@ class AccountAdmin:
         """A new password; every session of the user ends (argon2: call it off the event loop)."""
         user = self._stored_user(name)
         password_hash = password_hasher().hash(password)
-        with self.store.side_transaction() as connection:
+        with self.store.database.side_transaction() as connection:
             accounts.update_user(connection, name, now=self.now, password_hash=password_hash)
         self._audit(AuditAction.PASSWORD_RESET, name, user.grid)
 
@@ -203,7 +203,7 @@ class AccountAdmin:
             Account(name=name, role=entry.role, grid=entry.grid, source="config")
             for name, entry in self.auth.api_keys.items()
         ]
-        with self.store.engine.connect() as connection:
+        with self.store.database.engine.connect() as connection:
             out += [_key(key) for key in accounts.list_api_keys(connection)]
         return sorted((a for a in out if manages(self.admin, a.grid)), key=lambda a: a.name)
 
@@ -211,7 +211,7 @@ class AccountAdmin:
         self._check_grant(grid, role)
         self._new_name(name)
         issued = new_api_key()
-        with self.store.side_transaction() as connection:
+        with self.store.database.side_transaction() as connection:
             if accounts.get_user(connection, name) is not None:
                 raise NameTaken(f"{name!r} exists")
             try:
@@ -227,7 +227,7 @@ class AccountAdmin:
         """Refused from now on, on every replica; revoking again changes nothing."""
         if self.authenticator.is_config_account(name):
             raise ConfigAccount(f"{name!r} is defined in the config: remove it there")
-        with self.store.side_transaction() as connection:
+        with self.store.database.side_transaction() as connection:
             existing = accounts.get_api_key(connection, name)
             if existing is None or not manages(self.admin, existing.grid):
                 raise UnknownAccount(f"unknown API key {name!r}")

@@ -110,7 +110,7 @@ def create_app(
 
         def prune_push_log() -> None:
             # a websocket client resuming from before the removed messages is closed with 4410
-            if removed := store.prune_messages(clock() - retention):
+            if removed := store.push_log.prune(clock() - retention):
                 log.info("push log: removed %d message(s) older than %s", removed, retention)
 
         throttle_window = timedelta(seconds=config.auth.login_throttle.window_s)
@@ -119,7 +119,7 @@ def create_app(
 
         def prune_accounts() -> None:
             now = clock()
-            with store.side_transaction() as connection:
+            with store.database.side_transaction() as connection:
                 accounts.prune(connection, now=now, throttle_window=throttle_window)
                 if removed := audit.prune(connection, before=now - audit_retention):
                     log.info("audit log: removed %d event(s) older than %s", removed, audit_retention)

@@ -29,7 +29,7 @@ def record(
     """Append an event: done `by` a caller, or by an `actor` name not (yet) authenticated (a login attempt).
 
     Never pass secrets: `details` holds names, roles, grid codes and ids only."""
-    with store.side_transaction() as connection:
+    with store.database.side_transaction() as connection:
         audit.record(
             connection,
             at=at,

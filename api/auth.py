@@ -193,7 +193,7 @@ class Authenticator:
     def _stored_user(self, name: str) -> accounts.StoredUser | None:
         if self._store is None:
             return None
-        with self._store.engine.connect() as connection:
+        with self._store.database.engine.connect() as connection:
             return accounts.get_user(connection, name)
 
     def user(self, name: str, *, issued_at: float | None = None) -> Principal | None:
@@ -238,7 +238,7 @@ class Authenticator:
         if throttled:
             assert self._store is not None
             keys = accounts.throttle_keys(username, address)
-            with self._store.side_transaction() as connection:
+            with self._store.database.side_transaction() as connection:
                 admission = accounts.admit_login(connection, keys, self.policies, now=now)
             if not admission.admitted:
                 assert admission.retry_after is not None
@@ -250,7 +250,7 @@ class Authenticator:
             return LoginResult(None, None, locked, self.user(username))
         if throttled:
             assert self._store is not None
-            with self._store.side_transaction() as connection:
+            with self._store.database.side_transaction() as connection:
                 accounts.login_succeeded(connection, username, address, self.policies[ThrottleKind.ADDRESS])
         return LoginResult(self.issue(principal, now), None, [], principal)
 
@@ -313,7 +313,7 @@ class Authenticator:
         if check_expiry and exp <= self._clock().timestamp():
             return None
         if self._store is not None:
-            with self._store.engine.connect() as connection:
+            with self._store.database.engine.connect() as connection:
                 if accounts.session_revoked(connection, sid):
                     return None
         principal = self.user(subject, issued_at=iat)
@@ -350,7 +350,7 @@ class Authenticator:
             return verified
         # The row may go once no token of the session could be valid any more.
         forget_after = verified.auth_time + self.session_max + timedelta(minutes=1)
-        with self._store.side_transaction() as connection:
+        with self._store.database.side_transaction() as connection:
             accounts.revoke_session(connection, verified.sid, now=self._clock(), forget_after=forget_after)
         return verified
 
@@ -366,7 +366,7 @@ class Authenticator:
         if self._store is None:
             return None
         # Looked up by its sha256 (an index): a key is 32 random bytes, so timing cannot help guess one.
-        with self._store.engine.connect() as connection:
+        with self._store.database.engine.connect() as connection:
             stored = accounts.api_key_by_digest(connection, digest)
         if stored is None:
             return None

@@ -182,7 +182,7 @@ class DeliveryWorker:
         """Remove the outbox's changes that are done with and older than `retain_delivered_days` (the app runs this
         at start, then hourly)."""
         before = datetime.fromtimestamp(self._clock(), UTC) - timedelta(days=self.config.retain_delivered_days)
-        with self._store.side_transaction() as connection:
+        with self._store.database.side_transaction() as connection:
             removed = outbox.prune(connection, endpoints=list(self.config.endpoints), before=before)
         if removed:
             log.info("outbox: removed %d delivered changes older than %s", removed, before.isoformat())
@@ -191,7 +191,7 @@ class DeliveryWorker:
     def prepare(self) -> None:
         """Give each configured endpoint (enabled or not) its admission cursor; run before any incident is written
         with the endpoint configured, so that the endpoint gets every change from then on."""
-        with self._store.side_transaction() as connection:
+        with self._store.database.side_transaction() as connection:
             for worker in self._endpoints:
                 outbox.ensure_cursor(connection, worker.name, replay_history=worker.config.replay_history)
 
@@ -323,12 +323,12 @@ class _EndpointWorker:
     # ------------------------------------------------------------------------------------- store (in threads)
 
     def _transaction(self, operation: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        with self.store.side_transaction() as connection:
+        with self.store.database.side_transaction() as connection:
             return operation(connection, *args, **kwargs)
 
     def _admit(self) -> None:
         while True:
-            with self.store.side_transaction() as connection:
+            with self.store.database.side_transaction() as connection:
                 admitted = outbox.admit(
                     connection,
                     self.name,
@@ -445,21 +445,21 @@ class _EndpointWorker:
 def list_dead_letters(
     store: Store, *, endpoint: str | None, limit: int, offset: int
 ) -> tuple[list[outbox.Delivery], int]:
-    with store.engine.connect() as connection:
+    with store.database.engine.connect() as connection:
         return outbox.list_dead_letters(connection, endpoint=endpoint, limit=limit, offset=offset)
 
 
 def redeliver(store: Store, delivery_id: int, now: datetime) -> outbox.Delivery | None:
     """A dead letter made pending again (the worker picks it up at its next poll). None if unknown; NotDeadError."""
-    with store.side_transaction() as connection:
+    with store.database.side_transaction() as connection:
         return outbox.redeliver(connection, delivery_id, now=now)
 
 
 def get_delivery(store: Store, delivery_id: int) -> outbox.Delivery | None:
-    with store.engine.connect() as connection:
+    with store.database.engine.connect() as connection:
         return outbox.get_delivery(connection, delivery_id)
 
 
 def delivery_counts(store: Store) -> dict[str, dict[str, int]]:
-    with store.engine.connect() as connection:
+    with store.database.engine.connect() as connection:
         return outbox.delivery_counts(connection)

@@ -69,7 +69,7 @@ class _StoreCollector(Collector):
             "xueliang_camera_analysed_fps", "Frames analysed per second (absent while down).", labels=["camera"]
         )
         live = self._frame_counts()
-        for status in self._store.camera_statuses():
+        for status in self._store.cameras.statuses():
             here = live.get(status.camera_id)
             decoded.add_metric([status.camera_id], here.decoded if here else status.frames_decoded)
             dropped.add_metric([status.camera_id], here.dropped if here else status.frames_dropped)
@@ -89,7 +89,7 @@ class _StoreCollector(Collector):
         opened = CounterMetricFamily(
             "xueliang_incidents_opened", "Incidents opened per event category (tests left out).", labels=["category"]
         )
-        with self._store.engine.connect() as connection:
+        with self._store.database.engine.connect() as connection:
             rows = connection.execute(
                 select(IncidentRow.category_code, func.count())
                 .where(IncidentRow.is_test.is_(False))

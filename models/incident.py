@@ -93,7 +93,7 @@ class Incident(_Value):
     )
     is_test: bool = Field(default=False, description="Raised by a replay/test run, hidden by default.")
     # The closed loop's fields. The store owns them: a pipeline's write of the incident never changes them
-    # (see Store.record_incident); only a closed-loop step (Store.record_transition) does.
+    # (see IncidentRepository.record); only a closed-loop step (IncidentRepository.record_transition) does.
     status_changed_at: UtcDatetime | None = Field(default=None, description="When the status last changed.")
     resolved_at: UtcDatetime | None = Field(
         default=None,

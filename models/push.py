@@ -12,12 +12,20 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from sqlalchemy.orm import Session
+
+from models.database import Database
 from models.incident import CameraStatusRecord, Incident, PushMessage
 from models.lifecycle import Role
-from models.store import IncidentPayload, Store, TransitionResult
+from models.outbox import enqueue_incident_change
+from models.repositories.incidents import IncidentChange, IncidentPayload, TransitionResult
+from models.repositories.push_log import PushLog, json_safe
 from models.views import incident_view, transition_message_view
+
+if TYPE_CHECKING:
+    from models.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +64,33 @@ class LocalBroker:
                 log.exception("push subscriber failed on message %s; others continue", message.seq)
 
 
+def announce_incident_changes(database: Database, push_log: PushLog) -> None:
+    """Give every incident change written through `database` its push message and its delivery-outbox row, in
+    the change's own transaction (`models.store.Store` calls this whenever a store is opened).
+
+    The message's data is the caller's view of the change (`incident_view`, ...), built here, not by the
+    repository; the outbox row carries the same data, so the incident system sees what websocket clients see.
+    """
+
+    def announce(session: Session, change: IncidentChange) -> None:
+        data = json_safe(change.message_data())
+        incident = change.incident
+        change.message = push_log.append(
+            session,
+            change.message_type,
+            at=change.at,
+            camera_id=incident.camera_id,
+            grid_code=incident.grid_code,
+            category_code=incident.category_code,
+            data=data,
+        )
+        change.outbox_event_id = enqueue_incident_change(
+            session, incident, change.message_type, at=change.at, data=data
+        )
+
+    database.on_change(IncidentChange, announce)
+
+
 class PushJournal:
     """Record, then publish, under one lock so subscribers see messages in sequence order."""
 
@@ -66,7 +101,7 @@ class PushJournal:
 
     def incident(self, incident: Incident, message_type: str, payload: IncidentPayload) -> PushMessage:
         with self._lock:
-            message = self.store.record_incident(incident, message_type, payload)
+            message = self.store.incidents.record(incident, message_type, payload)
             self.publisher.publish(message)
         return message
 
@@ -85,9 +120,9 @@ class PushJournal:
         staff: str | None = None,
         rating: int | None = None,
     ) -> TransitionResult:
-        """One closed-loop step (see Store.record_transition), then its `incident.transition` message pushed."""
+        """One closed-loop step (see IncidentRepository.record_transition), then its `incident.transition` message pushed."""
         with self._lock:
-            result = self.store.record_transition(
+            result = self.store.incidents.record_transition(
                 incident_id,
                 target,
                 actor=actor,
@@ -107,9 +142,9 @@ class PushJournal:
     def overdue(self, now: datetime) -> list[PushMessage]:
         """Flag every incident that passed its deadline unresolved and push `incident.overdue`, once per incident."""
         sent = []
-        for incident_id in self.store.overdue_incident_ids(now):
+        for incident_id in self.store.incidents.overdue_ids(now):
             with self._lock:
-                message = self.store.record_overdue(incident_id, now, lambda incident: incident_view(incident, now))
+                message = self.store.incidents.record_overdue(incident_id, now, lambda incident: incident_view(incident, now))
                 if message is not None:
                     self.publisher.publish(message)
                     sent.append(message)
@@ -117,6 +152,6 @@ class PushJournal:
 
     def camera_status(self, status: CameraStatusRecord, grid_code: str | None, payload: dict[str, Any]) -> PushMessage:
         with self._lock:
-            message = self.store.record_camera_status(status, grid_code, payload)
+            message = self.store.cameras.record(status, grid_code, payload)
             self.publisher.publish(message)
         return message

@@ -1,4 +1,4 @@
-"""Statistics over incidents: what `/stats` shows. The store counts (`Store.incident_counts`); this rolls up.
+"""Statistics over incidents: what `/stats` shows. The store counts (`IncidentStats.incident_counts`); this rolls up.
 
 - counts by grid cell are per subtree: a street counts every incident in its communities and grids;
 - the false-alarm rate is rejected / decided, where decided means the incident left `reported` (filed or rejected);

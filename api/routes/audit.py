@@ -57,7 +57,7 @@ def audit_events(
         if value is not None and value.tzinfo is None:
             raise HTTPException(422, f"{name} needs a time zone (e.g. 2026-12-01T08:00:00Z)")
     query = AuditQuery(actor=actor, action=action, target=target, since=since, until=until, grid_code=admin.grid)
-    with store.engine.connect() as connection:
+    with store.database.engine.connect() as connection:
         items, total = audit.search(connection, query, limit=limit, offset=offset)
     return AuditPage(
         items=[AuditEventOut(**vars(item)) for item in items], total=total, limit=limit, offset=offset

@@ -181,7 +181,7 @@ def lockouts(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[LockoutOut]:
     """User names and client addresses with failed logins counted, the longest locked first (admins)."""
-    with store.engine.connect() as connection:
+    with store.database.engine.connect() as connection:
         entries = accounts.list_throttled(connection, now=now, locked_only=locked_only, limit=limit)
     return [
         LockoutOut(
@@ -217,7 +217,7 @@ def unlock(
     belong to no subtree)."""
     if admin.grid is not None:
         raise HTTPException(403, "lifting lockouts is for admins of the whole tree")
-    with store.side_transaction() as connection:
+    with store.database.side_transaction() as connection:
         found = accounts.clear_throttle(connection, kind, name)
     if not found:
         raise HTTPException(404, f"no failed logins counted for {kind.value} {name!r}")

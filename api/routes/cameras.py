@@ -46,7 +46,7 @@ def visible_camera(config: ServiceConfig, principal: Principal, camera_id: str) 
 @router.get("", response_model=list[CameraOut])
 def list_cameras(config: ConfigDep, store: StoreDep, tree: GridTreeDep, principal: PrincipalDep) -> list[CameraOut]:
     """The cameras in the caller's grid subtree, in config order."""
-    statuses = {s.camera_id: s for s in store.camera_statuses()}
+    statuses = {s.camera_id: s for s in store.cameras.statuses()}
     return [
         camera_out(cid, config, tree, statuses.get(cid))
         for cid in config.cameras
@@ -63,7 +63,7 @@ def get_camera(
     camera_id: str, config: ConfigDep, store: StoreDep, tree: GridTreeDep, principal: PrincipalDep
 ) -> CameraOut:
     visible_camera(config, principal, camera_id)
-    statuses = {s.camera_id: s for s in store.camera_statuses()}
+    statuses = {s.camera_id: s for s in store.cameras.statuses()}
     return camera_out(camera_id, config, tree, statuses.get(camera_id))
 
 

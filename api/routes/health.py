@@ -12,6 +12,6 @@ router = APIRouter(tags=["health"])
 
 @router.get("/healthz", response_model=HealthOut)
 def healthz(store: StoreDep, config: ConfigDep) -> HealthOut:
-    states = {s.camera_id: s.state for s in store.camera_statuses()}
+    states = {s.camera_id: s.state for s in store.cameras.statuses()}
     counts = Counter(states.get(camera_id, "unknown") for camera_id, _ in config.enabled_cameras())
-    return HealthOut(status="ok", cameras=dict(counts), last_seq=store.last_seq())
+    return HealthOut(status="ok", cameras=dict(counts), last_seq=store.push_log.last_seq())

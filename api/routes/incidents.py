@@ -28,7 +28,8 @@ from api.schemas import (
 from models import lifecycle
 from models.audit import AuditAction
 from models.incident import Incident
-from models.store import Store, UnknownIncident
+from models.repositories.incidents import UnknownIncident
+from models.store import Store
 from models.views import incident_feature_collection, incident_view, transition_view
 
 router = APIRouter(prefix="/incidents", tags=["incidents"])
@@ -62,7 +63,7 @@ class IncidentQuery:
     def run(self, store: Store) -> tuple[list[Incident], int]:
         if self.nothing:
             return [], 0
-        return store.list_incidents(**self.filters, limit=self.limit, offset=self.offset)
+        return store.incidents.search(**self.filters, limit=self.limit, offset=self.offset)
 
 
 def incident_query(
@@ -123,7 +124,7 @@ def utc_query(name: str, value: datetime | None) -> datetime | None:
 
 def visible_incident(store: Store, principal: Principal, incident_id: str) -> Incident:
     """The incident, if the caller may see it; 404 otherwise, whether or not it exists."""
-    incident = store.get_incident(incident_id)
+    incident = store.incidents.get(incident_id)
     if incident is None or not principal.sees(incident.grid_code):
         raise HTTPException(404, f"unknown incident {incident_id!r}")
     return incident
@@ -229,7 +230,7 @@ def get_cap(
 def list_transitions(incident_id: str, store: StoreDep, principal: PrincipalDep) -> list[dict[str, Any]]:
     """The incident's closed-loop history, oldest first: who took each step, when, with what."""
     visible_incident(store, principal, incident_id)
-    return [transition_view(t) for t in store.transitions(incident_id)]
+    return [transition_view(t) for t in store.incidents.transitions(incident_id)]
 
 
 @router.post(

@@ -43,12 +43,12 @@ def requests(
     grid_code = scoped_grid(principal, tree, grid)
     if service_request_id is not None:
         ids = [i for i in (part.strip() for part in service_request_id.split(",")) if i][:500]
-        items, _ = store.list_incidents(grid_code=grid_code, ids=ids, include_tests=True, limit=500)
+        items, _ = store.incidents.search(grid_code=grid_code, ids=ids, include_tests=True, limit=500)
         return [open311_request(i, base_url) for i in items]
     if service_code is not None and service_code not in config.event_categories:
         raise invalid(("query", "service_code"), f"unknown service_code {service_code!r}")
     statuses = {"open": OPEN311_OPEN_STATUSES, "closed": OPEN311_CLOSED_STATUSES}.get(status or "")
-    items, _ = store.list_incidents(
+    items, _ = store.incidents.search(
         grid_code=grid_code,
         category_code=service_code,
         opened_from=utc_query("start_date", start_date),

@@ -89,7 +89,7 @@ def _speed_text(speed: float | None) -> str:
 def replay_out(job: ReplayJob, store: Store, *, with_incidents: bool = True) -> ReplayOut:
     incidents: list[ReplayIncidentOut] = []
     if with_incidents:
-        found, _ = store.list_incidents(camera_id=job.replay_camera_id, include_tests=True, limit=500)
+        found, _ = store.incidents.search(camera_id=job.replay_camera_id, include_tests=True, limit=500)
         for incident in sorted(found, key=lambda i: (i.opened_at, i.id)):
             epoch = job.epoch or incident.opened_at.timestamp()
             closed = incident.closed_at.timestamp() - epoch if incident.closed_at else None

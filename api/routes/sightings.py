@@ -42,7 +42,7 @@ def list_sightings(incident_id: str, store: StoreDep, principal: PrincipalDep) -
     """The other cameras that saw this incident's situation (`event_categories.<code>.merge`), first first; the
     incident's own camera is its `camera_id`."""
     visible_incident(store, principal, incident_id)
-    with store.engine.connect() as connection:
+    with store.database.engine.connect() as connection:
         return [sighting_view(s) for s in sightings.of_incident(connection, incident_id)]
 
 
@@ -57,7 +57,7 @@ def list_sightings(incident_id: str, store: StoreDep, principal: PrincipalDep) -
 def get_sighting_snapshot(incident_id: str, sighting_id: str, store: StoreDep, principal: PrincipalDep) -> FileResponse:
     """The sighting camera's evidence snapshot, its detections boxed."""
     visible_incident(store, principal, incident_id)
-    with store.engine.connect() as connection:
+    with store.database.engine.connect() as connection:
         sighting = sightings.get(connection, incident_id, sighting_id)
     if sighting is None or sighting.snapshot_path is None or not Path(sighting.snapshot_path).is_file():
         raise HTTPException(404, f"incident {incident_id!r} has no sighting {sighting_id!r} with a snapshot")

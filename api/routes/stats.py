@@ -28,6 +28,6 @@ def incident_stats(
     See models/stats.py."""
     root = scoped_grid(principal, tree, grid) or tree.root_code
     opened_from, opened_to = utc_query("opened_from", opened_from), utc_query("opened_to", opened_to)
-    counts = store.incident_counts(now, grid_code=root, opened_from=opened_from, opened_to=opened_to)
+    counts = store.stats.incident_counts(now, grid_code=root, opened_from=opened_from, opened_to=opened_to)
     return {"grid": root, "opened_from": opened_from, "opened_to": opened_to, "now": now,
             **stats_view(counts, tree, root)}  # fmt: skip

@@ -41,7 +41,7 @@ class VideoCheckOut(BaseModel):
 
 def _check(store: StoreDep, principal: PrincipalDep, incident_id: str, check_id: str) -> VideoCheck:
     visible_incident(store, principal, incident_id)
-    with store.engine.connect() as connection:
+    with store.database.engine.connect() as connection:
         check = video_checks.get(connection, incident_id, check_id)
     if check is None:
         raise HTTPException(404, f"incident {incident_id!r} has no video check {check_id!r}")
@@ -53,7 +53,7 @@ def list_video_checks(incident_id: str, store: StoreDep, principal: PrincipalDep
     """The incident's video checks, oldest first: each time it was reported handled on a camera with
     `video_check` enabled, what the camera saw afterwards."""
     visible_incident(store, principal, incident_id)
-    with store.engine.connect() as connection:
+    with store.database.engine.connect() as connection:
         return [check_view(check) for check in video_checks.of_incident(connection, incident_id)]
 
 

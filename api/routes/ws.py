@@ -87,7 +87,7 @@ async def live(
     try:
         # A fresh client starts from "now", taken before the accept: every message committed after the client
         # sees the connection open reaches it.
-        now_seq = await asyncio.to_thread(store.last_seq) if after is None else None
+        now_seq = await asyncio.to_thread(store.push_log.last_seq) if after is None else None
         await websocket.accept()
         last_sent = await _send_backlog(
             websocket, store, subscription, int(after) if after is not None else None, now_seq
@@ -165,7 +165,7 @@ async def _send_backlog(
     if after is None:
         # A fresh client: each camera's latest status as of now, then every message after now.
         assert now_seq is not None
-        backlog: list[PushMessage] = await asyncio.to_thread(store.latest_camera_messages)
+        backlog: list[PushMessage] = await asyncio.to_thread(store.push_log.latest_camera_messages)
         for message in backlog:
             if message.seq <= now_seq and subscription.wants(message):
                 await websocket.send_text(message_text(message))
@@ -173,7 +173,7 @@ async def _send_backlog(
     last_sent = after
     while True:
         page: list[PushMessage] = await asyncio.to_thread(
-            store.messages_since,
+            store.push_log.since,
             last_sent,
             REPLAY_PAGE,
             grid_code=subscription.grid_code,
@@ -181,7 +181,7 @@ async def _send_backlog(
         )
         # Read after the page: a pruning committed before the page was read shows here, so a page read in full
         # (nothing above `last_sent` pruned yet) is never sent with a hole in it.
-        if await asyncio.to_thread(store.pruned_through_seq) > last_sent:
+        if await asyncio.to_thread(store.push_log.pruned_through_seq) > last_sent:
             return None
         for message in page:
             await websocket.send_text(message_text(message))

@@ -40,7 +40,8 @@ from bench.speed.common import machine
 from models.brokers import RedisStreamBroker
 from models.incident import CameraStatusRecord, GridRef, Incident, PushMessage, Severity
 from models.push import LocalBroker, PushJournal
-from models.store import CameraCounters, Store
+from models.repositories.camera_status import CameraCounters
+from models.store import Store
 from models.views import incident_view
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -127,7 +128,7 @@ def counters_refresh(db_url: str, *, cameras: int, runs: int) -> dict[str, Any]:
     store = Store(db_url)
     ids = [f"counter-cam-{index:04d}" for index in range(cameras)]
     for camera_id in ids:
-        store.record_camera_status(CameraStatusRecord(camera_id=camera_id, state="online", since=T0, last_error=None,
+        store.cameras.record(CameraStatusRecord(camera_id=camera_id, state="online", since=T0, last_error=None,
                                                       updated_at=T0, frames_decoded=0, frames_dropped=0,
                                                       analysed_fps=2.0), None, {})
     times = []
@@ -135,7 +136,7 @@ def counters_refresh(db_url: str, *, cameras: int, runs: int) -> dict[str, Any]:
         counters = [CameraCounters(camera_id=camera_id, frames_decoded=100 * run, frames_dropped=run,
                                    analysed_fps=2.0) for camera_id in ids]
         started = time.perf_counter()
-        store.refresh_camera_counters(counters, T0 + timedelta(seconds=5 * run))
+        store.cameras.refresh_counters(counters, T0 + timedelta(seconds=5 * run))
         times.append(time.perf_counter() - started)
     store.close()
     median_s = statistics.median(times)
@@ -270,8 +271,8 @@ class _CommittedAsPublished:
         self._start = start
         self.published_through = start
 
-    def messages_since(self, seq: int, limit: int = 1000) -> list[PushMessage]:
-        return [m for m in self._store.messages_since(seq, limit) if m.seq <= self.published_through]
+    def since(self, seq: int, limit: int = 1000) -> list[PushMessage]:
+        return [m for m in self._store.push_log.since(seq, limit) if m.seq <= self.published_through]
 
     def last_seq(self) -> int:
         return self._start

@@ -21,7 +21,7 @@ def broker_from_url(url: str | None, *, message_log: MessageLog | None = None) -
     """The broker a `cluster.broker_url` names: none or `local://` -> the in-process broker (single process);
     `redis://[user:password@]host:port/db[?stream=name]` (or `rediss://`, `unix://`) -> a Redis stream.
 
-    `message_log` is the store, needed where the broker has subscribers (API replicas). The network broker is
+    `message_log` is the store's push log (`Store.push_log`), needed where the broker has subscribers (API replicas). The network broker is
     not contacted here: call its `check()` at start-up. A URL of another scheme is a ValueError naming it (the
     credentials left out).
     """

@@ -77,7 +77,7 @@ class RedisStreamBroker:
     """`publish` from any thread (non-blocking); `subscribe` gets messages in store seq order, each seq once, in
     this broker's reader thread. The same shape as `LocalBroker`, so `create_app(broker=...)` takes it.
 
-    `message_log` (the store) fills gaps and catches up after outages; a publish-only process (a pipeline node)
+    `message_log` (the store's push log) fills gaps and catches up after outages; a publish-only process (a pipeline node)
     never reads it. Call `check()` at start-up to fail fast on an unreachable broker; `close()` stops the threads.
     """
 

@@ -3,7 +3,7 @@
 With pipelines on several nodes, each commits its change (the store allocates the seq, in commit order) and then
 publishes it; two publishers can reach the broker in the opposite order to their commits, and a broker that was
 down carried nothing at all. The store is the truth: a message with seq N is committed before it is published,
-and the store gives seq order equal to commit order (models/store.py, the write lock), so once N is seen every
+and the store gives seq order equal to commit order (models/database.py, the write lock), so once N is seen every
 seq below N is either in the store already or never will be (a rolled-back transaction leaves a permanent hole
 on PostgreSQL). `SeqOrderedFeed` therefore
 
@@ -35,9 +35,9 @@ STORE_PAGE = 1000
 
 
 class MessageLog(Protocol):
-    """The part of the store the feed reads: the push log in seq order (`Store` provides it)."""
+    """The part of the store the feed reads: the push log in seq order (`Store.push_log` provides it)."""
 
-    def messages_since(self, seq: int, limit: int = 1000) -> list[PushMessage]: ...
+    def since(self, seq: int, limit: int = 1000) -> list[PushMessage]: ...
 
     def last_seq(self) -> int: ...
 
@@ -133,7 +133,7 @@ class SeqOrderedFeed:
     def _deliver_from_store(self, *, until: int | None) -> None:
         """Deliver store messages after last, below `until` (all of them when None), page by page."""
         while True:
-            page = self._log.messages_since(self._last, STORE_PAGE)
+            page = self._log.since(self._last, STORE_PAGE)
             for message in page:
                 if until is not None and message.seq >= until:
                     return

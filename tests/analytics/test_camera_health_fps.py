@@ -43,7 +43,7 @@ def test_only_an_online_camera_reports_its_analysed_fps(tmp_path, state, expecte
 
         on_health(CameraHealth(CAM, state, since=T0, last_error=None if state is CameraState.ONLINE else "down"))
 
-        [status] = [s for s in store.camera_statuses() if s.camera_id == CAM]
+        [status] = [s for s in store.cameras.statuses() if s.camera_id == CAM]
         assert status.state == state.value and status.analysed_fps == expected_fps
         [message] = [m for m in pushed if m.type == "camera.status"]
         assert message.data["analysed_fps"] == expected_fps

@@ -157,7 +157,7 @@ def fire(camera: str, phase: EventPhase, t: float, confidence: float = 0.8) -> E
 
 
 def listed(world: World, incident_id: str) -> list[sightings.Sighting]:
-    with world.store.engine.connect() as connection:
+    with world.store.database.engine.connect() as connection:
         return sightings.of_incident(connection, incident_id)
 
 
@@ -166,7 +166,7 @@ def test_two_cameras_on_one_cell_seeing_one_fire_give_one_incident_with_both_cam
     first = world.sink.handle(fire(FIRE_EAST, EventPhase.OPENED, t0))
     joined = world.sink.handle(fire(FIRE_WEST, EventPhase.OPENED, t0 + 8, 0.6))
     assert first is not None and joined is not None and joined.id == first.id
-    incidents, total = world.store.list_incidents()
+    incidents, total = world.store.incidents.search()
     assert total == 1 and incidents[0].camera_id == FIRE_EAST
     [sighting] = listed(world, first.id)
     assert (sighting.camera_id, sighting.camera_name, sighting.grid_code) == (FIRE_WEST, "仓库西", CELL_B)
@@ -184,10 +184,10 @@ def test_two_cameras_on_one_cell_seeing_one_fire_give_one_incident_with_both_cam
     [sighting] = listed(world, first.id)
     assert sighting.peak_confidence == pytest.approx(0.9)
     assert sighting.closed_at == datetime.fromtimestamp(t0 + 30, UTC)
-    stored = world.store.get_incident(first.id)
+    stored = world.store.incidents.get(first.id)
     assert stored is not None and stored.closed_at is None and stored.peak_confidence == pytest.approx(0.8)
     assert world.sink.sighting(FIRE_WEST, "fire_smoke") is None
-    assert world.store.list_incidents()[1] == 1
+    assert world.store.incidents.search()[1] == 1
 
 
 def test_another_cell_a_closed_case_or_a_late_opening_is_a_case_of_its_own(world: World):
@@ -203,7 +203,7 @@ def test_another_cell_a_closed_case_or_a_late_opening_is_a_case_of_its_own(world
                                   at=datetime.fromtimestamp(t0 + 101, UTC), reason="演练")  # fmt: skip
     again = world.sink.handle(fire(FIRE_EAST, EventPhase.OPENED, t0 + 102))
     assert again is not None and again.id not in (first.id, late.id)  # the first ended 82 s before; the late one is rejected
-    assert listed(world, first.id) == [] and world.store.list_incidents()[1] == 4
+    assert listed(world, first.id) == [] and world.store.incidents.search()[1] == 4
 
 
 def test_categories_without_merge_keep_one_case_per_camera(store: Store, tmp_path: Path):  # noqa: F811
@@ -225,4 +225,4 @@ def test_a_camera_whose_opening_frame_is_a_moment_older_still_joins(world: World
     first = world.sink.handle(fire(FIRE_EAST, EventPhase.OPENED, t0 + 0.003))
     joined = world.sink.handle(fire(FIRE_WEST, EventPhase.OPENED, t0))
     assert first is not None and joined is not None and joined.id == first.id
-    assert world.store.list_incidents()[1] == 1 and [s.camera_id for s in listed(world, first.id)] == [FIRE_WEST]
+    assert world.store.incidents.search()[1] == 1 and [s.camera_id for s in listed(world, first.id)] == [FIRE_WEST]

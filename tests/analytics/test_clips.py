@@ -70,18 +70,18 @@ def test_an_incident_gets_its_clip_once_post_s_passed_in_store_push_and_outbox(w
     assert path.name == f"{incident.id}.mp4"
     frames, duration, starts_on_key = decoded(path)
     assert starts_on_key and duration == pytest.approx(2.5 + 3.0 + 0.1, abs=0.15)  # from the keyframe at 2 s
-    stored = store.get_incident(incident.id)
+    stored = store.incidents.get(incident.id)
     assert stored is not None and stored.clip_path == str(path)
     assert pushed[-1].type == "incident.updated" and pushed[-1].data["clip_url"] == f"/incidents/{incident.id}/clip.mp4"
     assert "clip_path" not in pushed[-1].data
-    with store.engine.connect() as connection:  # what delivery sends: a CloudEvent whose data is this view
+    with store.database.engine.connect() as connection:  # what delivery sends: a CloudEvent whose data is this view
         last = outbox.list_events(connection, limit=1000)[-1]
     envelope = cloud_event(last, "test")
     assert envelope["type"] == "cn.xueliang.incident.updated"
     assert envelope["data"]["clip_url"] == f"/incidents/{incident.id}/clip.mp4"
     # an update after the clip keeps it
     sink.handle(fire(EventPhase.UPDATED, T0 + 9))
-    assert store.get_incident(incident.id).clip_path == str(path)
+    assert store.incidents.get(incident.id).clip_path == str(path)
 
 
 def test_a_clip_is_as_long_as_the_stream_when_the_camera_stops_early(world):
@@ -89,7 +89,7 @@ def test_a_clip_is_as_long_as_the_stream_when_the_camera_stops_early(world):
     feed(ring, clock, fire_clip())
     incident = sink.handle(fire(EventPhase.OPENED, T0 + 8.0))  # post_s would reach 11 s; the stream ends at 9.9
     recorder.stop()  # the service stops: pending clips are written with what there is
-    stored = store.get_incident(incident.id)
+    stored = store.incidents.get(incident.id)
     assert stored.clip_path is not None
     assert decoded(Path(stored.clip_path))[1] == pytest.approx(9.9 - 6.0 + 0.1, abs=0.15)  # keyframe at 6 s
 
@@ -104,8 +104,8 @@ def test_a_camera_that_cannot_write_clips_still_raises_incidents_and_logs_once(w
     sink.handle(fire(EventPhase.CLOSED, T0 + 4))
     second = sink.handle(fire(EventPhase.OPENED, T0 + 5))
     assert recorder.write_due(T0 + 20) == []
-    assert first is not None and second is not None and store.list_incidents()[1] == 2
-    assert all(store.get_incident(i.id).clip_path is None for i in (first, second))
+    assert first is not None and second is not None and store.incidents.search()[1] == 2
+    assert all(store.incidents.get(i.id).clip_path is None for i in (first, second))
     warnings = [r for r in caplog.records if "could not write the clip" in r.getMessage()]
     assert len(warnings) == 1 and CAM in warnings[0].getMessage()
 
@@ -113,7 +113,7 @@ def test_a_camera_that_cannot_write_clips_still_raises_incidents_and_logs_once(w
 def test_no_clip_without_packets(world):
     sink, store, _, ring, clock, recorder = world
     incident = sink.handle(fire(EventPhase.OPENED, T0))
-    assert recorder.write_due(T0 + 10) == [] and store.get_incident(incident.id).clip_path is None
+    assert recorder.write_due(T0 + 10) == [] and store.incidents.get(incident.id).clip_path is None
 
 
 def write_clip(path: Path, size: int, age_days: float, now: float) -> Path:
@@ -167,6 +167,6 @@ def test_a_clip_written_after_its_incident_ended_is_recorded_on_the_stored_incid
     incident = sink.handle(fire(EventPhase.OPENED, T0 + 3))
     sink.handle(fire(EventPhase.CLOSED, T0 + 4))  # over before post_s passed
     [path] = recorder.write_due(T0 + 6)
-    stored = store.get_incident(incident.id)
+    stored = store.incidents.get(incident.id)
     assert stored.closed_at is not None and stored.clip_path == str(path)  # still ended, now with its clip
     assert pushed[-1].type == "incident.updated" and pushed[-1].data["closed_at"] is not None

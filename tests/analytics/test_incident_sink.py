@@ -64,7 +64,7 @@ def test_one_incident_per_situation_with_its_life(world):
     sink.handle(crowd(EventPhase.UPDATED, T0 + 5, 25))
     sink.handle(crowd(EventPhase.CLOSED, T0 + 60, 25, with_evidence=False))
     assert first is not None
-    incidents, total = store.list_incidents()
+    incidents, total = store.incidents.search()
     assert total == 1
     incident = incidents[0]
     assert incident.id == first.id and incident.peak_count == 25
@@ -84,7 +84,7 @@ def test_update_or_close_without_an_open_incident_is_ignored(world):
     sink, store, pushed = world
     assert sink.handle(crowd(EventPhase.UPDATED, T0, 5)) is None
     assert sink.handle(crowd(EventPhase.CLOSED, T0, 5)) is None
-    assert store.list_incidents()[1] == 0 and pushed == []
+    assert store.incidents.search()[1] == 0 and pushed == []
 
 
 def test_a_restart_adopts_open_incidents(tmp_path, world, config):
@@ -113,13 +113,13 @@ def test_an_adopted_incident_closes_when_its_rule_stays_idle(tmp_path, world, co
     again.settle_adopted(CAM, "crowd", RuleState.PENDING, T0 + 105, grace_s=10)  # the crowd came back: wait
     again.settle_adopted(CAM, "crowd", RuleState.IDLE, T0 + 106, grace_s=10)
     again.settle_adopted(CAM, "crowd", RuleState.IDLE, T0 + 115.9, grace_s=10)  # idle 9.9 s of the 10
-    assert store.get_incident(opened.id).closed_at is None
+    assert store.incidents.get(opened.id).closed_at is None
     again.settle_adopted(CAM, "crowd", RuleState.IDLE, T0 + 116, grace_s=10)
-    closed = store.get_incident(opened.id)
+    closed = store.incidents.get(opened.id)
     at = datetime.fromtimestamp(T0 + 116, UTC)  # closed when the grace ran out, counted from the last idle start
     assert (closed.closed_at, closed.updated_at, closed.peak_count) == (at, at, 12)
     again.settle_adopted(CAM, "crowd", RuleState.IDLE, T0 + 200, grace_s=10)  # settled once: no second close
-    assert store.get_incident(opened.id).closed_at == at
+    assert store.incidents.get(opened.id).closed_at == at
 
 
 def test_reconnect_attempts_of_a_dead_camera_are_pushed_once(world):
@@ -143,7 +143,7 @@ def test_reconnect_attempts_of_a_dead_camera_are_pushed_once(world):
         ("online", None),
     ]
     assert pushed[0].grid_code == "330106001001001"
-    assert [s.state for s in store.camera_statuses()] == ["online"]
+    assert [s.state for s in store.cameras.statuses()] == ["online"]
 
 
 def crowd_on(phase: EventPhase, t: float, count: int, gray: int) -> tuple[Event, Evidence]:
@@ -173,4 +173,4 @@ def test_the_snapshot_is_the_rules_best_frame_with_its_zone_drawn_once_per_frame
     image = cv2.imread(path)
     patch = image[max(0, y - 3): y + 4, max(0, x - 3): x + 4].reshape(-1, 3).astype(int)
     assert (np.abs(patch - np.array(ZONE_COLOR.as_bgr())) <= 60).all(axis=1).any()
-    assert store.get_incident(incident.id).snapshot_path == path
+    assert store.incidents.get(incident.id).snapshot_path == path

@@ -179,7 +179,7 @@ def run(world: World, start: float, end: float, *, state: RuleState, frames: boo
 
 
 def checks(world: World, incident_id: str) -> list[video_checks.VideoCheck]:
-    with world.store.engine.connect() as connection:
+    with world.store.database.engine.connect() as connection:
         return video_checks.of_incident(connection, incident_id)
 
 
@@ -192,13 +192,13 @@ def test_a_fire_gone_passes_the_check_and_the_incident_is_checked_with_the_after
 
     run(world, T0 + 61, T0 + 63, state=RuleState.OPEN)  # the rule is still closing the fire
     run(world, T0 + 63.5, T0 + 70.5, state=RuleState.IDLE)
-    stored = world.store.get_incident(incident_id)
+    stored = world.store.incidents.get(incident_id)
     assert stored is not None and stored.status == "handled"  # the window (10 s from T0 + 61) is not over
     run(world, T0 + 71, T0 + 71, state=RuleState.IDLE)
 
-    stored = world.store.get_incident(incident_id)
+    stored = world.store.incidents.get(incident_id)
     assert stored is not None and stored.status == "checked"
-    step = world.store.transitions(incident_id)[-1]
+    step = world.store.incidents.transitions(incident_id)[-1]
     assert (step.action, step.actor, step.actor_role) == ("check", f"video-check:{FIRE_CAM}", "incident-system")
     assert step.note is not None and step.note.startswith("video check passed")
     [check] = checks(world, incident_id)
@@ -213,14 +213,14 @@ def test_a_fire_gone_passes_the_check_and_the_incident_is_checked_with_the_after
     assert message.type == "incident.transition" and message.data["status"] == "checked"
     assert message.data["transition"]["actor"] == f"video-check:{FIRE_CAM}"
     assert world.checker.pending(FIRE_CAM) == []
-    with world.store.engine.connect() as connection:  # delivered to the incident system like any step
+    with world.store.database.engine.connect() as connection:  # delivered to the incident system like any step
         [*_, delivered] = outbox.list_events(connection)
     assert (delivered.type, delivered.incident_id) == ("incident.transition", incident_id)
     assert delivered.data["transition"]["note"].startswith("video check passed")
     # the checker closes it with one step
     world.journal.transition(incident_id, "closed", actor="beishan", role=lifecycle.Role.OPERATOR,
                              at=datetime.fromtimestamp(T0 + 80, UTC))  # fmt: skip
-    assert world.store.get_incident(incident_id).status == "closed"  # type: ignore[union-attr]
+    assert world.store.incidents.get(incident_id).status == "closed"  # type: ignore[union-attr]
 
 
 def test_a_fire_still_burning_fails_the_check_and_the_incident_is_sent_back_with_evidence(world: World):
@@ -228,10 +228,10 @@ def test_a_fire_still_burning_fails_the_check_and_the_incident_is_sent_back_with
     handle(world, incident_id)
     run(world, T0 + 61, T0 + 71, state=RuleState.OPEN)
 
-    stored = world.store.get_incident(incident_id)
+    stored = world.store.incidents.get(incident_id)
     assert stored is not None and stored.status == "dispatched"
     assert stored.assignee_department == "西湖区消防救援大队"  # back to the department that handled it
-    step = world.store.transitions(incident_id)[-1]
+    step = world.store.incidents.transitions(incident_id)[-1]
     assert (step.action, step.from_status, step.to_status) == ("send_back", "handled", "dispatched")
     assert step.reason == "video check failed" and step.note is not None and step.note.startswith("video check failed")
     [check] = checks(world, incident_id)
@@ -244,7 +244,7 @@ def test_a_fire_still_burning_fails_the_check_and_the_incident_is_sent_back_with
     world.journal.transition(incident_id, "handled", actor="xl-119", role=lifecycle.Role.INCIDENT_SYSTEM,
                              at=handle_again, note="复燃已扑灭")  # fmt: skip
     run(world, T0 + 101, T0 + 111, state=RuleState.IDLE)
-    assert world.store.get_incident(incident_id).status == "checked"  # type: ignore[union-attr]
+    assert world.store.incidents.get(incident_id).status == "checked"  # type: ignore[union-attr]
     assert [c.outcome for c in checks(world, incident_id)] == [CheckOutcome.FAILED, CheckOutcome.PASSED]
 
 
@@ -253,7 +253,7 @@ def test_a_camera_down_at_the_end_takes_no_step(world: World):
     handle(world, incident_id)
     run(world, T0 + 61, T0 + 64, state=RuleState.IDLE)
     run(world, T0 + 64.5, T0 + 71, state=RuleState.IDLE, frames=False)
-    assert world.store.get_incident(incident_id).status == "handled"  # type: ignore[union-attr]
+    assert world.store.incidents.get(incident_id).status == "handled"  # type: ignore[union-attr]
     [check] = checks(world, incident_id)
     assert (check.outcome, check.step, check.snapshot_path) == (CheckOutcome.NO_VIDEO, None, None)
     assert check.note.startswith("video check inconclusive")
@@ -268,8 +268,8 @@ def test_a_step_taken_first_by_hand_keeps_the_outcome_without_a_step(world: Worl
     run(world, T0 + 65.5, T0 + 71, state=RuleState.OPEN)
     [check] = checks(world, incident_id)
     assert (check.outcome, check.step) == (CheckOutcome.FAILED, None)
-    assert world.store.get_incident(incident_id).status == "checked"  # type: ignore[union-attr]
-    assert [t.actor for t in world.store.transitions(incident_id)][-1] == "beishan"
+    assert world.store.incidents.get(incident_id).status == "checked"  # type: ignore[union-attr]
+    assert [t.actor for t in world.store.incidents.transitions(incident_id)][-1] == "beishan"
 
 
 def test_cameras_and_rules_without_the_check_are_left_alone(world: World, tmp_path: Path):
@@ -298,5 +298,5 @@ def test_a_restarted_service_checks_what_was_handled_while_it_was_down_once(worl
     run(world, T0 + 61, T0 + 64, state=RuleState.IDLE, frames=False)  # the camera is still down
     run(world, T0 + 64.5, T0 + 71, state=RuleState.IDLE, frames=False)
     assert checks(world, incident_id)[0].outcome is CheckOutcome.NO_VIDEO
-    assert world.store.get_incident(incident_id).status == "handled"  # type: ignore[union-attr]
+    assert world.store.incidents.get(incident_id).status == "handled"  # type: ignore[union-attr]
     assert VideoChecker(world.config, world.journal).resume() == 0  # decided since the handled step: not again

@@ -163,7 +163,7 @@ def settled(client: TestClient, timeout: float = 5.0) -> list[dict[str, Any]]:
 
 
 def outbox_ids(feed: CameraFeed) -> set[str]:
-    with feed.journal.store.engine.connect() as connection:
+    with feed.journal.store.database.engine.connect() as connection:
         return {e.id for e in outbox.list_events(connection, limit=100_000)}
 
 

@@ -42,7 +42,7 @@ def test_two_replicas_deliver_the_same_seqs_from_several_publishers(tmp_path: Pa
         clients = []
         for _ in range(2):  # each replica: its own app, store reader and broker connection
             broker = stack.enter_context(RedisStreamBroker(redis_server.url, message_log=stack.enter_context(
-                Store(url))))
+                Store(url)).push_log))
             app = create_app(config, run_cameras=False, broker=broker, clock=FakeClock(T0))
             clients.append(stack.enter_context(TestClient(app, headers=bearer(config, "admin", T0))))
             assert broker.wait_connected(10)
@@ -66,7 +66,7 @@ def test_two_replicas_deliver_the_same_seqs_from_several_publishers(tmp_path: Pa
         received = [messages(ws, 60) for ws in sockets]
         for ws in sockets:
             assert_quiet(ws)
-        committed = [message.seq for message in store.messages_since(0)]
+        committed = [message.seq for message in store.push_log.since(0)]
         assert seqs(received[0]) == seqs(received[1]) == committed  # every seq once, in order, on both
         assert received[0] == received[1]
 

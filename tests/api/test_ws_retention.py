@@ -25,8 +25,8 @@ def pruned_log(feed: CameraFeed) -> tuple[dict[int, str], int]:
     write_round(feed, minutes(0))
     labels = write_round(feed, minutes(10 * DAYS))
     store = feed.journal.store
-    assert store.prune_messages(minutes(5 * DAYS)) == len(ROUND)  # the first round, old statuses included
-    return labels, store.pruned_through_seq()
+    assert store.push_log.prune(minutes(5 * DAYS)) == len(ROUND)  # the first round, old statuses included
+    return labels, store.push_log.pruned_through_seq()
 
 
 def test_resume_from_the_watermark_on_is_gapless(client: TestClient, feed: CameraFeed) -> None:
@@ -80,7 +80,7 @@ def test_the_service_prunes_old_messages_at_start(
     try:
         with TestClient(app, headers=bearer(config, "admin", clock())) as client:
             deadline = time.monotonic() + 5
-            while store.pruned_through_seq() == 0 and time.monotonic() < deadline:
+            while store.push_log.pruned_through_seq() == 0 and time.monotonic() < deadline:
                 time.sleep(0.02)
             with client.websocket_connect(ws_path(after=0)) as ws:
                 assert close_code(ws) == (4410, [])
@@ -89,7 +89,7 @@ def test_the_service_prunes_old_messages_at_start(
                 assert_quiet(ws)
             assert client.get("/healthz").json()["last_seq"] == newest
         # each camera's latest status stays
-        assert [m.seq for m in store.messages_since(0)] == [4, 5, 6]
-        assert store.pruned_through_seq() == 3
+        assert [m.seq for m in store.push_log.since(0)] == [4, 5, 6]
+        assert store.push_log.pruned_through_seq() == 3
     finally:
         store.close()

@@ -273,13 +273,13 @@ def test_the_console_reloads_when_what_it_missed_was_pruned(world):
         # everything older than tomorrow: the first of them goes.
         url = yaml.safe_load(service.config_path.read_text(encoding="utf-8"))["store"]["url"]
         with Store(url) as store:
-            dead = next(m for m in store.latest_camera_messages() if m.camera_id == "dead")
-            status = next(s for s in store.camera_statuses() if s.camera_id == "dead")
+            dead = next(m for m in store.push_log.latest_camera_messages() if m.camera_id == "dead")
+            status = next(s for s in store.cameras.statuses() if s.camera_id == "dead")
             for _ in range(2):
-                store.record_camera_status(status, dead.grid_code, dead.data)
+                store.cameras.record(status, dead.grid_code, dead.data)
             missed_from = beishan.js("return window.xueliangLink.lastSeq")
-            assert store.prune_messages(datetime.now(UTC) + timedelta(days=1)) > 0
-            assert store.pruned_through_seq() > missed_from
+            assert store.push_log.prune(datetime.now(UTC) + timedelta(days=1)) > 0
+            assert store.push_log.pruned_through_seq() > missed_from
     finally:
         link.restore()
     beishan.wait(lambda: beishan.js("return window.xueliangLink !== window.linkBefore"), "console reloaded", 40)

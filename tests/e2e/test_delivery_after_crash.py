@@ -97,7 +97,7 @@ def opened_ids(feed: LiveFeed) -> set[str]:
 
 
 def outbox_state(store: Store) -> tuple[set[str], dict[str, dict[str, int]]]:
-    with store.engine.connect() as connection:
+    with store.database.engine.connect() as connection:
         events = outbox.list_events(connection, limit=100_000)
         return {e.id for e in events}, outbox.delivery_counts(connection)
 
@@ -161,7 +161,7 @@ def test_kill_9_while_raising_and_delivering_then_restart_loses_nothing(world: d
         events, counts = outbox_state(store)
         # The resumed websocket catches up with the store's log.
         wait(
-            lambda: resumed.received and resumed.received[-1].message["seq"] == store.last_seq(),
+            lambda: resumed.received and resumed.received[-1].message["seq"] == store.push_log.last_seq(),
             10,
             "ws caught up",
         )
@@ -188,7 +188,7 @@ def test_kill_9_while_raising_and_delivering_then_restart_loses_nothing(world: d
         assert "cn.xueliang.incident.updated" in by_incident[incident_id]
     # One gapless, duplicate-free sequence across the crash: what the client saw before + after resuming.
     seqs = [r.message["seq"] for r in before + list(resumed.received) if r.type != "heartbeat"]
-    assert seqs == list(range(1, store.last_seq() + 1))
+    assert seqs == list(range(1, store.push_log.last_seq() + 1))
     assert SECRET not in log_text and receiver.url() not in log_text
 
     duplicates = sum(1 for r in receiver.requests if r.accepted) - len(receiver.accepted_ids())

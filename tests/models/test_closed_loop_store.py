@@ -16,8 +16,9 @@ from models.db import IncidentTransitionRow, PushMessageRow, alembic_config
 from models.grid import GridTree
 from models.incident import IncidentTransition, MessageType
 from models.lifecycle import IllegalTransition, MissingFields, Role, RoleNotAllowed
+from models.repositories.incidents import UnknownIncident
 from models.stats import stats_view
-from models.store import Store, UnknownIncident
+from models.store import Store
 from models.views import incident_view, transition_message_view
 from tests.conftest import demo_raw_config
 from tests.models.test_store import make_incident
@@ -31,7 +32,7 @@ def at(minutes: float) -> datetime:
 
 
 def step(store: Store, incident_id: str, target: str, role: Role = ADMIN, minutes: float = 1, **fields: Any):  # type: ignore[no-untyped-def]
-    return store.record_transition(
+    return store.incidents.record_transition(
         incident_id, target, actor=f"{role.value}-1", role=role, at=at(minutes), payload=transition_message_view,
         **fields,
     )  # fmt: skip
@@ -44,23 +45,23 @@ def tree() -> GridTree:
 
 
 def counts(store: Store, table: Any) -> int:
-    with store.engine.connect() as connection:
+    with store.database.engine.connect() as connection:
         return int(connection.execute(select(func.count()).select_from(table)).scalar_one())
 
 
 def test_a_new_incident_has_an_empty_history(store: Store) -> None:
     incident = make_incident("inc-1")
-    store.record_incident(incident, "incident.opened", incident_view)
+    store.incidents.record(incident, "incident.opened", incident_view)
 
-    assert store.transitions("inc-1") == []
-    assert store.transitions("no-such-incident") == []
-    stored = store.get_incident("inc-1")
+    assert store.incidents.transitions("inc-1") == []
+    assert store.incidents.transitions("no-such-incident") == []
+    stored = store.incidents.get("inc-1")
     assert stored is not None and stored.status == "reported"
     assert (stored.status_changed_at, stored.resolved_at, stored.assignee_department) == (None, None, None)
 
 
 def test_a_step_updates_the_incident_records_history_and_a_message(store: Store) -> None:
-    store.record_incident(make_incident("inc-1"), "incident.opened", incident_view)
+    store.incidents.record(make_incident("inc-1"), "incident.opened", incident_view)
 
     filed = step(store, "inc-1", "filed", OPERATOR, 3, note="核实属实", attachments=["https://x.example/a.jpg"])
     dispatched = step(store, "inc-1", "dispatched", OPERATOR, 5, department="北山派出所", staff="张警官")
@@ -70,13 +71,13 @@ def test_a_step_updates_the_incident_records_history_and_a_message(store: Store)
         incident_id="inc-1", seq=2, at=at(3), action="file", from_status="reported", to_status="filed",
         actor="operator-1", actor_role="operator", note="核实属实", attachments=["https://x.example/a.jpg"],
     )  # fmt: skip
-    assert store.transitions("inc-1") == [filed.transition, dispatched.transition]
-    stored = store.get_incident("inc-1")
+    assert store.incidents.transitions("inc-1") == [filed.transition, dispatched.transition]
+    stored = store.incidents.get("inc-1")
     assert stored == dispatched.incident
     assert stored is not None
     assert (stored.status, stored.status_changed_at, stored.resolved_at) == ("dispatched", at(5), None)
     assert (stored.assignee_department, stored.assignee_staff) == ("北山派出所", "张警官")
-    message = store.messages_since(2)[0]
+    message = store.push_log.since(2)[0]
     assert (message.type, message.at, message.grid_code) == ("incident.transition", at(5), stored.grid_code)
     assert message.data["status"] == "dispatched"
     assert message.data["transition"]["action"] == "dispatch"
@@ -84,14 +85,14 @@ def test_a_step_updates_the_incident_records_history_and_a_message(store: Store)
 
 
 def test_resolved_at_is_the_first_resolution(store: Store) -> None:
-    store.record_incident(make_incident("inc-1"), "incident.opened", {})
+    store.incidents.record(make_incident("inc-1"), "incident.opened", {})
     for n, (target, fields) in enumerate(
         [("filed", {}), ("dispatched", {"department": "d"}), ("handled", {"note": "done"}),
          ("dispatched", {"note": "not done", "staff": "s"}), ("handled", {"note": "now done"})]  # fmt: skip
     ):
         step(store, "inc-1", target, ADMIN, n + 1, **fields)
 
-    stored = store.get_incident("inc-1")
+    stored = store.incidents.get("inc-1")
     assert stored is not None
     assert (stored.status, stored.resolved_at) == ("handled", at(3))  # sent back at 4, handled again at 5
     assert (stored.assignee_department, stored.assignee_staff) == (None, "s")  # the latest dispatch target
@@ -100,17 +101,17 @@ def test_resolved_at_is_the_first_resolution(store: Store) -> None:
 def test_the_pipeline_never_undoes_a_step(store: Store) -> None:
     """The camera keeps updating the incident (peaks, the situation's end): status and assignee stay the loop's."""
     opened = make_incident("inc-1", peak_count=7)
-    store.record_incident(opened, "incident.opened", incident_view)
+    store.incidents.record(opened, "incident.opened", incident_view)
     step(store, "inc-1", "filed", OPERATOR, 1)
     step(store, "inc-1", "dispatched", OPERATOR, 2, department="北山派出所")
 
     # the pipeline's copy still says reported, with no assignee
     updated = opened.model_copy(update={"updated_at": at(4), "peak_count": 15})
     closed = updated.model_copy(update={"updated_at": at(9), "closed_at": at(9)})
-    store.record_incident(updated, "incident.updated", incident_view)
-    message = store.record_incident(closed, "incident.closed", incident_view)
+    store.incidents.record(updated, "incident.updated", incident_view)
+    message = store.incidents.record(closed, "incident.closed", incident_view)
 
-    stored = store.get_incident("inc-1")
+    stored = store.incidents.get("inc-1")
     assert stored is not None
     assert (stored.status, stored.assignee_department, stored.status_changed_at) == ("dispatched", "北山派出所", at(2))
     assert (stored.peak_count, stored.closed_at, stored.updated_at) == (15, at(9), at(9))  # the pipeline's part
@@ -120,9 +121,9 @@ def test_the_pipeline_never_undoes_a_step(store: Store) -> None:
 
 
 def test_a_new_incident_is_inserted_as_given(store: Store) -> None:
-    store.record_incident(make_incident("inc-1", status="filed"), "incident.opened", {})
+    store.incidents.record(make_incident("inc-1", status="filed"), "incident.opened", {})
 
-    stored = store.get_incident("inc-1")
+    stored = store.incidents.get("inc-1")
     assert stored is not None and stored.status == "filed"
 
 
@@ -138,26 +139,26 @@ def test_a_new_incident_is_inserted_as_given(store: Store) -> None:
 def test_a_refused_step_writes_nothing(
     store: Store, target: str, role: Role, fields: dict[str, Any], error: type[Exception]
 ) -> None:
-    store.record_incident(make_incident("inc-1"), "incident.opened", {})
+    store.incidents.record(make_incident("inc-1"), "incident.opened", {})
 
     with pytest.raises(error):
         step(store, "inc-1", target, role, **fields)
 
-    assert store.get_incident("inc-1") == make_incident("inc-1")
-    assert store.transitions("inc-1") == []
-    assert store.last_seq() == 1
+    assert store.incidents.get("inc-1") == make_incident("inc-1")
+    assert store.incidents.transitions("inc-1") == []
+    assert store.push_log.last_seq() == 1
     assert step(store, "inc-1", "filed").message.seq == 2  # no seq was used up
 
 
 def test_a_step_on_an_unknown_incident(store: Store) -> None:
     with pytest.raises(UnknownIncident):
         step(store, "nope", "filed")
-    assert store.last_seq() == 0
+    assert store.push_log.last_seq() == 0
 
 
 def test_two_operators_filing_at_once_one_wins(store: Store) -> None:
     """The step is checked inside the write transaction, so the second finds the incident already filed."""
-    store.record_incident(make_incident("inc-1"), "incident.opened", {})
+    store.incidents.record(make_incident("inc-1"), "incident.opened", {})
     results: list[str] = []
     barrier = threading.Barrier(4)
 
@@ -176,7 +177,7 @@ def test_two_operators_filing_at_once_one_wins(store: Store) -> None:
         thread.join()
 
     assert sorted(results) == ["filed"] + ["refused, allowed ['dispatched']"] * 3
-    assert len(store.transitions("inc-1")) == 1
+    assert len(store.incidents.transitions("inc-1")) == 1
 
 
 # ------------------------------------------------------------------------------------------------ overdue
@@ -188,26 +189,26 @@ def overdue_view(now: datetime):  # type: ignore[no-untyped-def]
 
 def test_overdue_is_flagged_once_and_never_for_resolved_or_test_incidents(store: Store) -> None:
     # deadlines 2 h after opening (make_incident)
-    store.record_incident(make_incident("late", opened_at=at(0)), "incident.opened", {})
-    store.record_incident(make_incident("later", opened_at=at(30)), "incident.opened", {})
-    store.record_incident(make_incident("drill", opened_at=at(0), is_test=True), "incident.opened", {})
-    store.record_incident(make_incident("false-alarm", opened_at=at(0)), "incident.opened", {})
+    store.incidents.record(make_incident("late", opened_at=at(0)), "incident.opened", {})
+    store.incidents.record(make_incident("later", opened_at=at(30)), "incident.opened", {})
+    store.incidents.record(make_incident("drill", opened_at=at(0), is_test=True), "incident.opened", {})
+    store.incidents.record(make_incident("false-alarm", opened_at=at(0)), "incident.opened", {})
     step(store, "false-alarm", "rejected", OPERATOR, 5, reason="误报")
 
-    assert store.overdue_incident_ids(at(119)) == []
-    assert store.overdue_incident_ids(at(120)) == ["late"]
-    assert store.overdue_incident_ids(at(200)) == ["late", "later"]
+    assert store.incidents.overdue_ids(at(119)) == []
+    assert store.incidents.overdue_ids(at(120)) == ["late"]
+    assert store.incidents.overdue_ids(at(200)) == ["late", "later"]
 
-    message = store.record_overdue("late", at(120), overdue_view(at(120)))
+    message = store.incidents.record_overdue("late", at(120), overdue_view(at(120)))
     assert message is not None
     assert (message.type, message.at, message.data["id"]) == ("incident.overdue", at(120), "late")
     assert (message.data["overdue"], message.data["light"]) == (True, "red")
-    assert store.record_overdue("late", at(130), overdue_view(at(130))) is None  # once
-    assert store.record_overdue("later", at(130), overdue_view(at(130))) is None  # not due yet
-    assert store.record_overdue("false-alarm", at(300), overdue_view(at(300))) is None
-    assert store.record_overdue("nope", at(300), overdue_view(at(300))) is None
-    assert store.overdue_incident_ids(at(200)) == ["later"]
-    assert [m.type for m in store.messages_since(0)].count(MessageType.INCIDENT_OVERDUE.value) == 1
+    assert store.incidents.record_overdue("late", at(130), overdue_view(at(130))) is None  # once
+    assert store.incidents.record_overdue("later", at(130), overdue_view(at(130))) is None  # not due yet
+    assert store.incidents.record_overdue("false-alarm", at(300), overdue_view(at(300))) is None
+    assert store.incidents.record_overdue("nope", at(300), overdue_view(at(300))) is None
+    assert store.incidents.overdue_ids(at(200)) == ["later"]
+    assert [m.type for m in store.push_log.since(0)].count(MessageType.INCIDENT_OVERDUE.value) == 1
 
 
 # -------------------------------------------------------------------------------------------------- stats
@@ -229,7 +230,7 @@ NEEDS = {"filed": {}, "rejected": {"reason": "误报"}, "dispatched": {"departme
 def stats_store(store: Store) -> Store:
     """STATS_SET, each opened at T0 (time limit 2 h), plus a test incident that must never count."""
     for incident_id, (grid_code, camera, rule, category, steps) in STATS_SET.items():
-        store.record_incident(
+        store.incidents.record(
             make_incident(incident_id, grid_code=grid_code, camera_id=camera, rule=rule, category_code=category),
             "incident.opened",
             {},
@@ -237,14 +238,14 @@ def stats_store(store: Store) -> Store:
         for status, minutes in steps:
             step(store, incident_id, status, ADMIN, minutes, **NEEDS[status])
     drill = make_incident("drill", grid_code="330106001001001", camera_id="cam-1", is_test=True)
-    store.record_incident(drill, "incident.opened", {})
+    store.incidents.record(drill, "incident.opened", {})
     step(store, "drill", "rejected", ADMIN, 1, reason="演练")
     return store
 
 
 def test_stats_numbers(stats_store: Store, tree: GridTree) -> None:
     # at 08:30 c is handled (in time), a, d, f are unresolved and overdue; b and e were rejected in time
-    counts = stats_store.incident_counts(at(150))
+    counts = stats_store.stats.incident_counts(at(150))
     view = stats_view(counts, tree, "330106")
 
     assert view["total"] == 6
@@ -285,7 +286,7 @@ def test_stats_numbers(stats_store: Store, tree: GridTree) -> None:
 def test_stats_filters(
     stats_store: Store, grid_code: str | None, opened_to: datetime | None, total: int, rejected: int, decided: int
 ) -> None:
-    counts = stats_store.incident_counts(at(150), grid_code=grid_code, opened_to=opened_to)
+    counts = stats_store.stats.incident_counts(at(150), grid_code=grid_code, opened_to=opened_to)
 
     assert counts.total == total
     assert sum(one.rejected for one in counts.false_alarms) == rejected
@@ -293,7 +294,7 @@ def test_stats_filters(
 
 
 def test_stats_on_an_empty_store(store: Store, tree: GridTree) -> None:
-    view = stats_view(store.incident_counts(T0), tree, "330106")
+    view = stats_view(store.stats.incident_counts(T0), tree, "330106")
 
     assert view["total"] == 0 and view["overdue"] == 0
     assert view["false_alarms"] == {"rejected": 0, "decided": 0, "rate": None}
@@ -307,17 +308,17 @@ def test_stats_on_an_empty_store(store: Store, tree: GridTree) -> None:
 
 def test_downgrade_to_0001_and_back_keeps_incidents(store: Store) -> None:
     incident = make_incident("inc-1")
-    store.record_incident(incident, "incident.opened", {})
+    store.incidents.record(incident, "incident.opened", {})
     step(store, "inc-1", "filed")
 
-    with store.engine.begin() as connection:
+    with store.database.engine.begin() as connection:
         command.downgrade(alembic_config(connection=connection), "0001_initial")
     store.migrate()
 
-    stored = store.get_incident("inc-1")
+    stored = store.incidents.get("inc-1")
     assert stored is not None
     assert stored.status == "filed"  # a 0001 column
     assert stored.status_changed_at is None  # 0002's column came back empty
-    assert store.transitions("inc-1") == []
+    assert store.incidents.transitions("inc-1") == []
     assert counts(store, PushMessageRow) == 2
     assert counts(store, IncidentTransitionRow) == 0

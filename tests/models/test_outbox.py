@@ -25,7 +25,7 @@ T = TypeVar("T")
 
 def run(store: Store, operation: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """One outbox operation in a transaction of its own, as the delivery worker runs them."""
-    with store.side_transaction() as connection:
+    with store.database.side_transaction() as connection:
         return operation(connection, *args, **kwargs)
 
 
@@ -36,7 +36,7 @@ def record(store: Store, incident_id: str, n: int = 1, *, is_test: bool = False)
         at = T0 + timedelta(minutes=i)
         incident = make_incident(incident_id, updated_at=at, peak_count=i, is_test=is_test)
         kind = MessageType.INCIDENT_OPENED if i == 0 else MessageType.INCIDENT_UPDATED
-        message = store.record_incident(incident, kind.value, incident_view)
+        message = store.incidents.record(incident, kind.value, incident_view)
         events = run(store, outbox.list_events)
         assert events[-1].incident_id == incident_id and events[-1].data == message.data
         ids.append(events[-1].id)
@@ -65,14 +65,14 @@ def ids(claimed: list[outbox.ClaimedDelivery]) -> list[str]:
 
 def test_every_incident_change_is_in_the_outbox_with_its_message(store: Store) -> None:
     first = make_incident("inc-1")
-    opened = store.record_incident(first, MessageType.INCIDENT_OPENED.value, incident_view)
+    opened = store.incidents.record(first, MessageType.INCIDENT_OPENED.value, incident_view)
     closed_at = T0 + timedelta(minutes=5)
-    closed = store.record_incident(
+    closed = store.incidents.record(
         first.model_copy(update={"closed_at": closed_at, "updated_at": closed_at}),
         MessageType.INCIDENT_CLOSED.value,
         incident_view,
     )
-    step = store.record_transition(
+    step = store.incidents.record_transition(
         "inc-1",
         "filed",
         actor="op-1",
@@ -93,9 +93,9 @@ def test_every_incident_change_is_in_the_outbox_with_its_message(store: Store) -
 
 
 def test_a_change_that_fails_writes_nothing_to_the_outbox(store: Store) -> None:
-    store.record_incident(make_incident("inc-1"), MessageType.INCIDENT_OPENED.value, incident_view)
+    store.incidents.record(make_incident("inc-1"), MessageType.INCIDENT_OPENED.value, incident_view)
     with pytest.raises(IllegalTransition):  # reported -> closed is not a step of the loop
-        store.record_transition(
+        store.incidents.record_transition(
             "inc-1", "closed", actor="op-1", role=Role.ADMIN, at=T0, payload=transition_message_view
         )
     assert [e.type for e in run(store, outbox.list_events)] == ["incident.opened"]
@@ -104,7 +104,7 @@ def test_a_change_that_fails_writes_nothing_to_the_outbox(store: Store) -> None:
 def test_camera_statuses_are_not_delivered(store: Store) -> None:
     from tests.models.test_store import make_camera_status
 
-    store.record_camera_status(make_camera_status(), "330106001001", {"state": "online"})
+    store.cameras.record(make_camera_status(), "330106001001", {"state": "online"})
     assert run(store, outbox.list_events) == []
 
 

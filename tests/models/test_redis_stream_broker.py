@@ -51,7 +51,7 @@ class Received:
 
 def all_seqs(store: Store) -> list[int]:
     seqs: list[int] = []
-    while page := store.messages_since(seqs[-1] if seqs else 0):
+    while page := store.push_log.since(seqs[-1] if seqs else 0):
         seqs.extend(message.seq for message in page)
     return seqs
 
@@ -67,7 +67,7 @@ def test_publishers_in_threads_and_processes_reach_a_subscriber_in_seq_order(
     store: Store, db_url: str, redis_server: RedisProcess
 ) -> None:
     received = Received()
-    with RedisStreamBroker(redis_server.url, message_log=store) as subscriber_side:
+    with RedisStreamBroker(redis_server.url, message_log=store.push_log) as subscriber_side:
         subscriber_side.subscribe(received)
         assert subscriber_side.wait_connected(10)
 
@@ -88,7 +88,7 @@ def test_publishers_in_threads_and_processes_reach_a_subscriber_in_seq_order(
 
         assert len(all_seqs(store)) == 240
         assert_each_committed_seq_once_in_order(received, store)
-        cameras = {message.camera_id for message in store.messages_since(0)}
+        cameras = {message.camera_id for message in store.push_log.since(0)}
         assert cameras == {"cam-0", "cam-1", "node-0", "node-1"}
 
 
@@ -98,7 +98,7 @@ def test_broker_killed_mid_stream_loses_nothing_for_the_subscriber_and_never_blo
     caplog.set_level(logging.WARNING, logger="models.brokers")
     received = Received()
     publish_times: list[float] = []
-    with RedisStreamBroker(redis_server.url, message_log=store) as subscriber_side, \
+    with RedisStreamBroker(redis_server.url, message_log=store.push_log) as subscriber_side, \
             RedisStreamBroker(redis_server.url) as publisher_side:
         subscriber_side.subscribe(received)
         assert subscriber_side.wait_connected(10)
@@ -160,7 +160,7 @@ def test_a_broker_that_hangs_never_holds_a_commit(store: Store) -> None:
                 time.sleep(0.05)
             assert broker.publish_counts.dropped > 0 and broker.publish_counts.sent == 0
     assert max(commit_times) < 0.9  # a commit that waited for the broker would take its 1 s timeout
-    assert [m.seq for m in store.messages_since(0)] == list(range(1, 21))  # all committed
+    assert [m.seq for m in store.push_log.since(0)] == list(range(1, 21))  # all committed
 
 
 def test_a_subscriber_that_starts_late_gets_only_new_messages_the_store_has_the_backlog(
@@ -171,7 +171,7 @@ def test_a_subscriber_that_starts_late_gets_only_new_messages_the_store_has_the_
         for index in range(5):
             commit_status(journal, "cam-a", index)
         received = Received()
-        with RedisStreamBroker(redis_server.url, message_log=store) as subscriber_side:
+        with RedisStreamBroker(redis_server.url, message_log=store.push_log) as subscriber_side:
             subscriber_side.subscribe(received)
             assert subscriber_side.wait_connected(10)
             commit_status(journal, "cam-a", 5)
@@ -188,7 +188,7 @@ def test_a_commit_whose_publish_was_lost_reaches_the_subscriber_from_the_store(
         def publish(self, message: PushMessage) -> None:
             pass
 
-    with RedisStreamBroker(redis_server.url, message_log=store, idle_resync_s=0.5) as subscriber_side:
+    with RedisStreamBroker(redis_server.url, message_log=store.push_log, idle_resync_s=0.5) as subscriber_side:
         subscriber_side.subscribe(received)
         assert subscriber_side.wait_connected(10)
         lost = commit_status(PushJournal(store, DiesBeforePublishing()), "cam-a", 0)

@@ -29,7 +29,7 @@ def committed(store: Store, count: int) -> list[PushMessage]:
 
 def make_feed(store: Store, clock: Clock, after: int = 0) -> tuple[SeqOrderedFeed, list[int]]:
     seen: list[int] = []
-    feed = SeqOrderedFeed(store, lambda message: seen.append(message.seq), after=after, gap_wait_s=0.25,
+    feed = SeqOrderedFeed(store.push_log, lambda message: seen.append(message.seq), after=after, gap_wait_s=0.25,
                           clock=clock)
     return feed, seen
 
@@ -99,14 +99,14 @@ def burn_a_seq(store: Store, db_url: str) -> None:
     """Leave a permanent hole in the log: a rolled-back insert on PostgreSQL (its identity sequence is not rolled
     back); on SQLite, where a rollback reuses the seq, a committed message deleted again."""
     if db_url.startswith("postgresql"):
-        with store.engine.connect() as connection:
+        with store.database.engine.connect() as connection:
             transaction = connection.begin()
             connection.execute(text("INSERT INTO push_messages (type, at, data) VALUES ('camera.status', "
                                     "CURRENT_TIMESTAMP, '{}')"))
             transaction.rollback()
     else:
         seq = committed(store, 1)[0].seq
-        with store.engine.begin() as connection:
+        with store.database.engine.begin() as connection:
             connection.execute(text("DELETE FROM push_messages WHERE seq = :seq"), {"seq": seq})
 
 
@@ -155,7 +155,7 @@ def test_a_failing_subscriber_does_not_stop_the_feed(store: Store) -> None:
         if message.seq == 1:
             raise RuntimeError("subscriber broke")
 
-    feed = SeqOrderedFeed(store, deliver)
+    feed = SeqOrderedFeed(store.push_log, deliver)
     for message in messages:
         feed.offer(message)
     assert seen == [1, 2]
@@ -163,13 +163,13 @@ def test_a_failing_subscriber_does_not_stop_the_feed(store: Store) -> None:
 
 def test_a_negative_wait_is_refused(store: Store) -> None:
     with pytest.raises(ValueError, match="gap_wait_s"):
-        SeqOrderedFeed(store, print, gap_wait_s=-1)
+        SeqOrderedFeed(store.push_log, print, gap_wait_s=-1)
 
 
 def test_too_many_held_messages_read_the_gap_from_the_store_at_once(store: Store) -> None:
     messages = committed(store, 6)
     seen: list[int] = []
-    feed = SeqOrderedFeed(store, lambda message: seen.append(message.seq), gap_wait_s=60, max_held=3,
+    feed = SeqOrderedFeed(store.push_log, lambda message: seen.append(message.seq), gap_wait_s=60, max_held=3,
                           clock=Clock())
     for message in messages[2:]:  # 1 and 2 lost; the fourth held message overflows the bound
         feed.offer(message)

@@ -15,11 +15,16 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from pydantic import ValidationError
-from sqlalchemy import inspect, text
+from sqlalchemy import func, inspect, select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
+from models.database import Database, UnannouncedChange
 from models.db import Base, alembic_config
 from models.incident import CameraStatusRecord, GridRef, Incident, MessageType, PushMessage, Severity
+from models.outbox import outbox_events
+from models.repositories.incidents import IncidentChange, IncidentRepository
+from models.repositories.push_log import PushLog
 from models.store import Store
 
 T0 = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
@@ -77,46 +82,46 @@ def make_camera_status(
 
 
 def is_postgres(store: Store) -> bool:
-    return store.engine.dialect.name == "postgresql"
+    return store.database.engine.dialect.name == "postgresql"
 
 
 # ------------------------------------------------------------------------------------------------------ schema
 
 
 def test_migrate_on_empty_database_gives_empty_store(store: Store) -> None:
-    tables = set(inspect(store.engine).get_table_names())
+    tables = set(inspect(store.database.engine).get_table_names())
     assert {"incidents", "push_messages", "camera_statuses", "alembic_version"} <= tables
-    assert store.last_seq() == 0
-    assert store.list_incidents() == ([], 0)
-    assert store.open_incidents() == []
-    assert store.camera_statuses() == []
-    assert store.messages_since(0) == []
-    assert store.latest_camera_messages() == []
-    assert store.get_incident("nope") is None
+    assert store.push_log.last_seq() == 0
+    assert store.incidents.search() == ([], 0)
+    assert store.incidents.unclosed() == []
+    assert store.cameras.statuses() == []
+    assert store.push_log.since(0) == []
+    assert store.push_log.latest_camera_messages() == []
+    assert store.incidents.get("nope") is None
 
     store.migrate()  # idempotent: every start calls it
-    assert store.last_seq() == 0
+    assert store.push_log.last_seq() == 0
 
 
 def test_migrations_match_orm(store: Store) -> None:
-    with store.engine.connect() as connection:
+    with store.database.engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert differences == []
 
 
 def test_downgrade_to_base_and_back(store: Store) -> None:
-    with store.engine.begin() as connection:
+    with store.database.engine.begin() as connection:
         command.downgrade(alembic_config(connection=connection), "base")
-    assert "incidents" not in inspect(store.engine).get_table_names()
+    assert "incidents" not in inspect(store.database.engine).get_table_names()
     store.migrate()
-    assert store.list_incidents() == ([], 0)
+    assert store.incidents.search() == ([], 0)
 
 
 def test_sqlite_file_is_in_wal_mode(tmp_path: Path) -> None:
     db_url = f"sqlite:///{tmp_path / 'data' / 'xueliang.db'}"
     with Store(db_url) as store:
         store.migrate()
-        with store.engine.connect() as connection:
+        with store.database.engine.connect() as connection:
             assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
             assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
             assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 1000
@@ -158,7 +163,7 @@ def test_record_and_get_keep_every_field(store: Store) -> None:
         "nested": {"x": None},
     }
 
-    message = store.record_incident(incident, MessageType.INCIDENT_OPENED, payload)
+    message = store.incidents.record(incident, MessageType.INCIDENT_OPENED, payload)
 
     assert message == PushMessage(
         seq=1,
@@ -169,13 +174,13 @@ def test_record_and_get_keep_every_field(store: Store) -> None:
         category_code="0302",
         data=payload,
     )
-    stored = store.get_incident(incident.id)
+    stored = store.incidents.get(incident.id)
     assert stored == incident
     assert stored is not None
     for moment in (stored.opened_at, stored.updated_at, stored.closed_at, stored.deadline, message.at):
         assert moment is not None and moment.utcoffset() == timedelta(0)
     assert stored.opened_at == opened and stored.opened_at.microsecond == 123456
-    assert store.messages_since(0) == [message]
+    assert store.push_log.since(0) == [message]
 
 
 def test_record_again_updates_the_row_and_appends_a_message(store: Store) -> None:
@@ -189,22 +194,22 @@ def test_record_again_updates_the_row_and_appends_a_message(store: Store) -> Non
         peak_confidence=0.91,
     )
 
-    first = store.record_incident(opened, MessageType.INCIDENT_OPENED, {"peak_count": 3})
-    assert [i.id for i in store.open_incidents()] == ["inc-1"]
-    second = store.record_incident(updated, MessageType.INCIDENT_UPDATED, {"peak_count": 12})
-    assert store.get_incident("inc-1") == updated
-    third = store.record_incident(closed, MessageType.INCIDENT_CLOSED, {"peak_count": 12})
+    first = store.incidents.record(opened, MessageType.INCIDENT_OPENED, {"peak_count": 3})
+    assert [i.id for i in store.incidents.unclosed()] == ["inc-1"]
+    second = store.incidents.record(updated, MessageType.INCIDENT_UPDATED, {"peak_count": 12})
+    assert store.incidents.get("inc-1") == updated
+    third = store.incidents.record(closed, MessageType.INCIDENT_CLOSED, {"peak_count": 12})
 
     assert [first.seq, second.seq, third.seq] == [1, 2, 3]
-    assert store.get_incident("inc-1") == closed
-    assert store.list_incidents() == ([closed], 1)
-    assert store.open_incidents() == []
-    assert [(m.seq, m.type, m.data) for m in store.messages_since(0)] == [
+    assert store.incidents.get("inc-1") == closed
+    assert store.incidents.search() == ([closed], 1)
+    assert store.incidents.unclosed() == []
+    assert [(m.seq, m.type, m.data) for m in store.push_log.since(0)] == [
         (1, "incident.opened", {"peak_count": 3}),
         (2, "incident.updated", {"peak_count": 12}),
         (3, "incident.closed", {"peak_count": 12}),
     ]
-    assert [m.at for m in store.messages_since(0)] == [
+    assert [m.at for m in store.push_log.since(0)] == [
         T0,
         T0 + timedelta(seconds=40),
         T0 + timedelta(minutes=3),
@@ -215,14 +220,14 @@ def test_seq_is_gapless_and_increasing_from_one_process(store: Store) -> None:
     seqs = []
     for n in range(20):
         if n % 3 == 0:
-            message = store.record_camera_status(make_camera_status(f"cam-{n % 2}"), "330106001", {"n": n})
+            message = store.cameras.record(make_camera_status(f"cam-{n % 2}"), "330106001", {"n": n})
         else:
-            message = store.record_incident(make_incident(f"inc-{n % 4}"), "incident.updated", {"n": n})
+            message = store.incidents.record(make_incident(f"inc-{n % 4}"), "incident.updated", {"n": n})
         seqs.append(message.seq)
     assert seqs == list(range(1, 21))
-    assert [m.seq for m in store.messages_since(0)] == seqs
-    assert [m.data["n"] for m in store.messages_since(0)] == list(range(20))
-    assert store.last_seq() == 20
+    assert [m.seq for m in store.push_log.since(0)] == seqs
+    assert [m.data["n"] for m in store.push_log.since(0)] == list(range(20))
+    assert store.push_log.last_seq() == 20
 
 
 def test_seq_is_gapless_with_four_threads_writing_at_once(store: Store) -> None:
@@ -234,10 +239,10 @@ def test_seq_is_gapless_with_four_threads_writing_at_once(store: Store) -> None:
             payload = {"worker": worker, "n": n}
             if n % 5 == 0:
                 status = make_camera_status(f"cam-{worker}", at=T0 + timedelta(seconds=n))
-                messages.append(store.record_camera_status(status, "330106001", payload))
+                messages.append(store.cameras.record(status, "330106001", payload))
             else:
                 incident = make_incident(f"inc-{worker}-{n % 3}", updated_at=T0 + timedelta(seconds=n))
-                messages.append(store.record_incident(incident, "incident.updated", payload))
+                messages.append(store.incidents.record(incident, "incident.updated", payload))
         return messages
 
     with ThreadPoolExecutor(max_workers=4) as pool:
@@ -247,10 +252,10 @@ def test_seq_is_gapless_with_four_threads_writing_at_once(store: Store) -> None:
     assert sorted(returned) == list(range(1, 4 * per_thread + 1))
     for messages in results:  # each writer sees its own messages in the order it wrote them
         assert [m.seq for m in messages] == sorted(m.seq for m in messages)
-    assert store.messages_since(0) == [returned[seq] for seq in sorted(returned)]
-    assert store.last_seq() == 4 * per_thread
-    assert store.list_incidents()[1] == 4 * 3
-    assert [s.camera_id for s in store.camera_statuses()] == ["cam-0", "cam-1", "cam-2", "cam-3"]
+    assert store.push_log.since(0) == [returned[seq] for seq in sorted(returned)]
+    assert store.push_log.last_seq() == 4 * per_thread
+    assert store.incidents.search()[1] == 4 * 3
+    assert [s.camera_id for s in store.cameras.statuses()] == ["cam-0", "cam-1", "cam-2", "cam-3"]
 
 
 @pytest.mark.parametrize(
@@ -265,15 +270,15 @@ def test_rejected_records_write_nothing(
     store: Store, message_type: str, payload: dict[str, Any], error: str
 ) -> None:
     with pytest.raises(ValueError, match=error):
-        store.record_incident(make_incident("inc-1"), message_type, payload)
-    assert store.get_incident("inc-1") is None
-    assert store.record_incident(make_incident("inc-2"), "incident.opened", {}).seq == 1
+        store.incidents.record(make_incident("inc-1"), message_type, payload)
+    assert store.incidents.get("inc-1") is None
+    assert store.incidents.record(make_incident("inc-2"), "incident.opened", {}).seq == 1
 
 
 def test_payload_comes_back_as_json(store: Store) -> None:
-    message = store.record_incident(make_incident(), "incident.opened", {"box": (1, 2, 3, 4)})
+    message = store.incidents.record(make_incident(), "incident.opened", {"box": (1, 2, 3, 4)})
     assert message.data == {"box": [1, 2, 3, 4]}
-    assert store.messages_since(0) == [message]
+    assert store.push_log.since(0) == [message]
 
 
 def test_naive_datetimes_never_reach_the_store() -> None:
@@ -314,7 +319,7 @@ def listed_store(store: Store) -> Store:
             camera_id=camera,
             is_test=is_test,
         )
-        store.record_incident(incident, "incident.opened", {})
+        store.incidents.record(incident, "incident.opened", {})
     return store
 
 
@@ -348,7 +353,7 @@ def listed_store(store: Store) -> Store:
     ],
 )
 def test_list_filters(listed_store: Store, filters: dict[str, Any], expected: list[str]) -> None:
-    page, total = listed_store.list_incidents(**filters)
+    page, total = listed_store.incidents.search(**filters)
     assert [incident.id for incident in page] == expected
     assert total == len(expected)
 
@@ -365,12 +370,12 @@ def test_list_pages_newest_first_with_total(store: Store) -> None:
         T0 + timedelta(minutes=4),
     ]
     for n, moment in enumerate(moments):
-        store.record_incident(make_incident(f"inc-{n}", opened_at=moment), "incident.opened", {})
-    everything, total = store.list_incidents(limit=100)
+        store.incidents.record(make_incident(f"inc-{n}", opened_at=moment), "incident.opened", {})
+    everything, total = store.incidents.search(limit=100)
     assert total == 7
     assert [i.opened_at for i in everything] == sorted(moments, reverse=True)
 
-    pages = [store.list_incidents(limit=3, offset=offset) for offset in (0, 3, 6, 9)]
+    pages = [store.incidents.search(limit=3, offset=offset) for offset in (0, 3, 6, 9)]
     assert [len(page) for page, _ in pages] == [3, 3, 1, 0]
     assert {total for _, total in pages} == {7}
     assert [i.id for page, _ in pages for i in page] == [i.id for i in everything]
@@ -381,26 +386,26 @@ def test_list_pages_newest_first_with_total(store: Store) -> None:
     [{}, {"grid_code": "330106"}, {"category_code": "0101", "include_tests": True}, {"offset": 10}],
 )
 def test_list_on_empty_store(store: Store, filters: dict[str, Any]) -> None:
-    assert store.list_incidents(**filters) == ([], 0)
+    assert store.incidents.search(**filters) == ([], 0)
 
 
 @pytest.mark.parametrize(("limit", "offset"), [(0, 0), (-1, 0), (10, -1)])
 def test_list_rejects_bad_pages(store: Store, limit: int, offset: int) -> None:
     with pytest.raises(ValueError):
-        store.list_incidents(limit=limit, offset=offset)
+        store.incidents.search(limit=limit, offset=offset)
 
 
 def test_open_incidents_by_camera_oldest_first(store: Store) -> None:
-    store.record_incident(make_incident("late", opened_at=T0 + timedelta(hours=1)), "incident.opened", {})
-    store.record_incident(make_incident("early", opened_at=T0), "incident.opened", {})
-    store.record_incident(make_incident("elsewhere", camera_id="cam-9"), "incident.opened", {})
+    store.incidents.record(make_incident("late", opened_at=T0 + timedelta(hours=1)), "incident.opened", {})
+    store.incidents.record(make_incident("early", opened_at=T0), "incident.opened", {})
+    store.incidents.record(make_incident("elsewhere", camera_id="cam-9"), "incident.opened", {})
     closed = make_incident("closed", closed_at=T0 + timedelta(minutes=1))
-    store.record_incident(closed, "incident.closed", {})
+    store.incidents.record(closed, "incident.closed", {})
 
-    assert [i.id for i in store.open_incidents()] == ["early", "elsewhere", "late"]
-    assert [i.id for i in store.open_incidents("34020000001320000001")] == ["early", "late"]
-    assert store.open_incidents("cam-unknown") == []
-    assert all(i.is_open for i in store.open_incidents()) and not closed.is_open
+    assert [i.id for i in store.incidents.unclosed()] == ["early", "elsewhere", "late"]
+    assert [i.id for i in store.incidents.unclosed("34020000001320000001")] == ["early", "late"]
+    assert store.incidents.unclosed("cam-unknown") == []
+    assert all(i.is_open for i in store.incidents.unclosed()) and not closed.is_open
 
 
 # ---------------------------------------------------------------------------------------------------- messages
@@ -409,14 +414,14 @@ def test_open_incidents_by_camera_oldest_first(store: Store) -> None:
 @pytest.fixture
 def message_store(store: Store) -> Store:
     street = make_incident("inc-street", grid_code="330106001", category_code="0101")
-    store.record_incident(street, "incident.opened", {"n": 1})
-    store.record_camera_status(make_camera_status("cam-a"), "330106001", {"n": 2})
-    store.record_incident(
+    store.incidents.record(street, "incident.opened", {"n": 1})
+    store.cameras.record(make_camera_status("cam-a"), "330106001", {"n": 2})
+    store.incidents.record(
         make_incident("inc-other", grid_code="330107", category_code="0202"), "incident.opened", {"n": 3}
     )
     updated = street.model_copy(update={"updated_at": T0 + timedelta(seconds=5)})
-    store.record_incident(updated, "incident.updated", {"n": 4})
-    store.record_camera_status(make_camera_status("cam-unplaced"), None, {"n": 5})
+    store.incidents.record(updated, "incident.updated", {"n": 4})
+    store.cameras.record(make_camera_status("cam-unplaced"), None, {"n": 5})
     return store
 
 
@@ -439,13 +444,13 @@ def message_store(store: Store) -> Store:
 def test_messages_since(
     message_store: Store, since: int, options: dict[str, Any], expected: list[int]
 ) -> None:
-    messages = message_store.messages_since(since, **options)
+    messages = message_store.push_log.since(since, **options)
     assert [m.seq for m in messages] == expected
     assert [m.data["n"] for m in messages] == expected
 
 
 def test_messages_carry_what_subscribers_filter_on(message_store: Store) -> None:
-    messages = message_store.messages_since(0)
+    messages = message_store.push_log.since(0)
     assert [(m.type, m.camera_id, m.grid_code, m.category_code) for m in messages] == [
         ("incident.opened", "34020000001320000001", "330106001", "0101"),
         ("camera.status", "cam-a", "330106001", None),
@@ -457,20 +462,20 @@ def test_messages_carry_what_subscribers_filter_on(message_store: Store) -> None
 
 def test_messages_since_rejects_bad_limit(store: Store) -> None:
     with pytest.raises(ValueError):
-        store.messages_since(0, limit=0)
+        store.push_log.since(0, limit=0)
 
 
 def test_latest_camera_messages_and_statuses(store: Store) -> None:
-    store.record_camera_status(make_camera_status("cam-b", "online", T0), "330106001", {"n": 1})
-    store.record_camera_status(make_camera_status("cam-a", "online", T0), "330106002", {"n": 2})
-    store.record_incident(make_incident(), "incident.opened", {"n": 3})
+    store.cameras.record(make_camera_status("cam-b", "online", T0), "330106001", {"n": 1})
+    store.cameras.record(make_camera_status("cam-a", "online", T0), "330106002", {"n": 2})
+    store.incidents.record(make_incident(), "incident.opened", {"n": 3})
     latest_b = make_camera_status("cam-b", "offline", T0 + timedelta(minutes=1))
-    store.record_camera_status(latest_b, "330106001", {"n": 4})
+    store.cameras.record(latest_b, "330106001", {"n": 4})
 
-    latest = store.latest_camera_messages()
+    latest = store.push_log.latest_camera_messages()
     assert [(m.seq, m.camera_id, m.data["n"]) for m in latest] == [(2, "cam-a", 2), (4, "cam-b", 4)]
     assert all(m.type == "camera.status" for m in latest)
-    assert store.camera_statuses() == [make_camera_status("cam-a", "online", T0), latest_b]
+    assert store.cameras.statuses() == [make_camera_status("cam-a", "online", T0), latest_b]
 
 
 # ----------------------------------------------------------------------------------------------------- restart
@@ -481,20 +486,20 @@ def test_new_store_on_same_url_sees_everything(db_url: str) -> None:
     first.migrate()
     incidents = [make_incident(f"inc-{n}", opened_at=T0 + timedelta(minutes=n)) for n in range(3)]
     for incident in incidents:
-        first.record_incident(incident, "incident.opened", {"id": incident.id})
-    first.record_camera_status(make_camera_status("cam-a"), "330106001", {})
-    messages = first.messages_since(0)
+        first.incidents.record(incident, "incident.opened", {"id": incident.id})
+    first.cameras.record(make_camera_status("cam-a"), "330106001", {})
+    messages = first.push_log.since(0)
     first.close()
 
     with Store(db_url) as second:
         second.migrate()
-        assert second.list_incidents() == (incidents[::-1], 3)
-        assert second.get_incident("inc-1") == incidents[1]
-        assert second.messages_since(0) == messages
-        assert second.camera_statuses() == [make_camera_status("cam-a")]
-        assert second.latest_camera_messages() == messages[-1:]
-        assert second.last_seq() == 4
-        assert second.record_incident(make_incident(), "incident.opened", {}).seq == 5
+        assert second.incidents.search() == (incidents[::-1], 3)
+        assert second.incidents.get("inc-1") == incidents[1]
+        assert second.push_log.since(0) == messages
+        assert second.cameras.statuses() == [make_camera_status("cam-a")]
+        assert second.push_log.latest_camera_messages() == messages[-1:]
+        assert second.push_log.last_seq() == 4
+        assert second.incidents.record(make_incident(), "incident.opened", {}).seq == 5
 
 
 def test_seq_never_reuses_a_deleted_key(db_url: str) -> None:
@@ -502,7 +507,35 @@ def test_seq_never_reuses_a_deleted_key(db_url: str) -> None:
     with Store(db_url) as store:
         store.migrate()
         for _ in range(3):
-            store.record_incident(make_incident(), "incident.opened", {})
-        with store.engine.begin() as connection:
+            store.incidents.record(make_incident(), "incident.opened", {})
+        with store.database.engine.begin() as connection:
             connection.execute(text("DELETE FROM push_messages WHERE seq >= 2"))
-        assert store.record_incident(make_incident(), "incident.opened", {}).seq == 4
+        assert store.incidents.record(make_incident(), "incident.opened", {}).seq == 4
+
+
+def test_an_incident_change_never_commits_unannounced(db_url: str) -> None:
+    """A repository over a database nobody wired refuses the change; a hook that forgets the outbox row rolls it
+    back. Either way the incident, its message and its outbox row are all absent."""
+    with Store(db_url) as store:
+        store.migrate()
+        bare = Database(db_url)
+        try:
+            with pytest.raises(UnannouncedChange, match="no hook announces IncidentChange"):
+                IncidentRepository(bare).record(make_incident("inc-bare"), "incident.opened", {})
+
+            def message_only(session: Session, change: IncidentChange) -> None:
+                change.message = PushLog.append(
+                    session, change.message_type, change.at, None, None, None, change.message_data()
+                )
+
+            bare.on_change(IncidentChange, message_only)
+            with pytest.raises(UnannouncedChange, match="got no outbox row"):
+                IncidentRepository(bare).record(make_incident("inc-half"), "incident.opened", {"n": 1})
+        finally:
+            bare.close()
+        assert store.incidents.get("inc-bare") is None and store.incidents.get("inc-half") is None
+        assert store.push_log.last_seq() == 0
+        with store.database.engine.connect() as connection:
+            assert connection.execute(select(func.count()).select_from(outbox_events)).scalar_one() == 0
+        wired = store.incidents.record(make_incident("inc-wired"), "incident.opened", {})
+        assert store.push_log.since(0) == [wired]  # (on PostgreSQL the rolled-back seq is not reused)
