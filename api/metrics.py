@@ -25,10 +25,10 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
 from analytics.service import FrameCounts
-from api.delivery import delivery_counts
+from delivery.admin import delivery_counts
+from delivery.outbox import DeliveryState
 from ingest.health import CameraState
 from models.db import IncidentRow
-from models.outbox import DeliveryState
 from models.store import Store
 
 # Inference on 2 CPU cores takes tens to hundreds of milliseconds per frame (bench/speed/RESULTS.md).

@@ -12,7 +12,7 @@ the API. Everything an admin creates at run time lives here, so every API replic
 - `login_throttle`: failed-login counters per user name and per client address (see `admit_login`).
 
 Every function takes an open Session or Connection inside a transaction and commits nothing (like
-`models.outbox`); `Database.side_transaction()` is the write transaction to use.
+`delivery.outbox`); `Database.side_transaction()` is the write transaction to use.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import models.accounts  # noqa: F401 - the account tables (0005) are on Base.metadata too
 import models.audit  # noqa: F401 - and the audit log's
-import models.outbox  # noqa: F401 - and the delivery outbox's
+import models.outbox_tables  # noqa: F401 - and the delivery outbox's
 import models.sightings  # noqa: F401 - and the sightings' (0008)
 import models.video_checks  # noqa: F401 - and the video checks' (0007)
 from models.db import PG_WRITE_LOCK_KEY, make_engine, upgrade_to_head

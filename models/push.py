@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from models.database import Database
 from models.incident import CameraStatusRecord, Incident, PushMessage
 from models.lifecycle import Role
-from models.outbox import enqueue_incident_change
+from models.outbox_tables import enqueue_incident_change
 from models.repositories.incidents import IncidentChange, IncidentPayload, TransitionResult
 from models.repositories.push_log import PushLog, json_safe
 from models.views import incident_view, transition_message_view

@@ -11,12 +11,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from pydantic import BaseModel, Field
 
-from api import audit, delivery
+from api import audit
 from api.deps import AddressDep, ConfigDep, PrincipalDep, StoreDep
 from api.errors import errors
+from delivery import admin
+from delivery.outbox import Delivery, DeliveryState, NotDeadError
+from delivery.wire_format import event_type
 from models.audit import AuditAction
 from models.lifecycle import Role
-from models.outbox import Delivery, DeliveryState, NotDeadError
 
 
 def require_admin(principal: PrincipalDep) -> None:
@@ -80,7 +82,7 @@ def _delivery_out(item: Delivery) -> DeliveryOut:
         state=item.state,
         attempts=item.attempts,
         event_id=item.event_id,
-        event_type=delivery.event_type(item.event_type),
+        event_type=event_type(item.event_type),
         event_time=item.event_time,
         incident_id=item.incident_id,
         created_at=item.created_at,
@@ -96,7 +98,7 @@ def _delivery_out(item: Delivery) -> DeliveryOut:
 @router.get("", response_model=list[EndpointDeliveriesOut])
 def endpoints(store: StoreDep, config: ConfigDep) -> list[EndpointDeliveriesOut]:
     """Deliveries per endpoint and state."""
-    counts = delivery.delivery_counts(store)
+    counts = admin.delivery_counts(store)
     names = list(config.delivery.endpoints) + sorted(set(counts) - set(config.delivery.endpoints))
     out = []
     for name in names:
@@ -123,7 +125,7 @@ def dead_letters(
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> DeadLetterPage:
     """Changes given up on after the endpoint's max attempts, oldest first."""
-    items, total = delivery.list_dead_letters(store, endpoint=endpoint, limit=limit, offset=offset)
+    items, total = admin.list_dead_letters(store, endpoint=endpoint, limit=limit, offset=offset)
     return DeadLetterPage(items=[_delivery_out(i) for i in items], total=total, limit=limit, offset=offset)
 
 
@@ -141,14 +143,14 @@ def redeliver(
 ) -> DeliveryOut:
     """Send a dead letter again, as a fresh series of attempts, within the worker's poll interval; the later
     changes of its incident follow once it is delivered."""
-    existing = delivery.get_delivery(store, delivery_id)
+    existing = admin.get_delivery(store, delivery_id)
     if existing is None:
         raise HTTPException(404, f"unknown delivery {delivery_id}")
     if existing.endpoint not in config.delivery.endpoints:
         raise HTTPException(409, f"endpoint {existing.endpoint!r} is no longer configured")
     try:
         # Wall time, as the delivery worker's: the app's clock may be a test's frozen one.
-        redelivered = delivery.redeliver(store, delivery_id, datetime.now(UTC))
+        redelivered = admin.redeliver(store, delivery_id, datetime.now(UTC))
     except NotDeadError as error:
         raise HTTPException(409, str(error)) from None
     if redelivered is None:  # pragma: no cover - deleted in between

@@ -12,7 +12,7 @@ from sqlalchemy import Connection
 
 import models.accounts  # noqa: F401 - defines the account tables on Base.metadata (for autogenerate)
 import models.audit  # noqa: F401 - the audit log table
-import models.outbox  # noqa: F401 - defines the outbox tables on Base.metadata (for autogenerate)
+import models.outbox_tables  # noqa: F401 - defines the outbox tables on Base.metadata (for autogenerate)
 import models.sightings  # noqa: F401 - the other cameras' sightings of an incident
 import models.video_checks  # noqa: F401 - the video checks of closures
 from models.db import Base, make_engine

@@ -14,11 +14,11 @@ from analytics.clips import ClipRecorder, prune_clips
 from analytics.events import Event, EventPhase, Evidence
 from analytics.incident_builder import IncidentBuilder
 from analytics.incident_sink import IncidentSink
-from api.delivery import cloud_event
+from delivery import outbox
+from delivery.wire_format import cloud_event
 from ingest.demo.footage import fire_clip
 from ingest.frames import VideoFrame
 from ingest.packet_ring import PacketRing
-from models import outbox
 from models.config import ClipsConfig, parse_config
 from models.incident import PushMessage
 from models.push import LocalBroker, PushJournal

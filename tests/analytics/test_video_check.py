@@ -18,9 +18,10 @@ from analytics.incident_sink import IncidentSink
 from analytics.pipeline import CameraPipeline
 from analytics.rules.base import Rule, RuleState
 from analytics.video_check import CheckWindow, VideoChecker
+from delivery import outbox
 from ingest.frames import VideoFrame
 from ingest.health import CameraHealth, CameraState
-from models import lifecycle, outbox, video_checks
+from models import lifecycle, video_checks
 from models.config import ServiceConfig, parse_config
 from models.incident import PushMessage
 from models.push import LocalBroker, PushJournal

@@ -19,16 +19,16 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.cli import DEMO_CONFIG
-from api.delivery import (
+from delivery import outbox
+from delivery.wire_format import (
     EVENT_CONTENT_TYPE,
     SIGNATURE_HEADER,
     cloud_event,
     encode_event,
-    retry_delay,
     sign,
     verify_signature,
 )
-from models import outbox
+from delivery.worker import retry_delay
 from models.config import ServiceConfig, parse_config
 from models.incident import Incident, MessageType
 from models.push import LocalBroker, PushJournal
@@ -216,7 +216,7 @@ def test_receiver_down_for_a_while_then_back_everything_arrives_in_order(
 ) -> None:
     """The endpoint first answers 503, then is not there at all (connection refused), then comes back flaky
     (every 4th request 503): every change arrives, each id at least once, one incident's changes in order."""
-    caplog.set_level(logging.DEBUG, logger="api.delivery")
+    caplog.set_level(logging.DEBUG, logger="delivery.worker")
     receiver = IncidentReceiver(SECRET).start()
     receiver.status = 503
     config = delivery_config(tmp_path, db_url, {"grid-center": endpoint(receiver, max_attempts=1000)})

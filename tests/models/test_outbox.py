@@ -10,10 +10,10 @@ from typing import Any, TypeVar
 
 import pytest
 
-from models import outbox
+from delivery import outbox
+from delivery.outbox import DeliveryState, NotDeadError
 from models.incident import MessageType
 from models.lifecycle import IllegalTransition, Role
-from models.outbox import DeliveryState, NotDeadError
 from models.store import Store
 from models.views import incident_view, transition_message_view
 from tests.models.test_store import T0, make_incident

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from models.database import Database, UnannouncedChange
 from models.db import Base, alembic_config
 from models.incident import CameraStatusRecord, GridRef, Incident, MessageType, PushMessage, Severity
-from models.outbox import outbox_events
+from models.outbox_tables import outbox_events
 from models.repositories.incidents import IncidentChange, IncidentRepository
 from models.repositories.push_log import PushLog
 from models.store import Store

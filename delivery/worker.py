@@ -1,48 +1,14 @@
-"""Delivery to the incident system: every incident change in the outbox (`models.outbox`) is POSTed to each
-configured endpoint as a signed CloudEvent, retried with capped exponential backoff, in order per incident.
-
-Request (one per change, per endpoint)::
-
-    POST <endpoint url>
-    Content-Type: application/cloudevents+json; charset=utf-8
-    X-Xueliang-Signature: t=1767225600,v1=5257a869e7ecebeda32affa62cdca3fa51cad7e77a0e56ff536d0ce8e108d8bd
-
-    {"specversion": "1.0",
-     "id": "3f2b9c...",                      # one per change; the same on every retry
-     "source": "urn:xueliang:<deployment>/cameras/<camera_id>",
-     "type": "cn.xueliang.incident.opened",  # .updated, .closed, .transition (a closed-loop step), .overdue
-     "subject": "<incident id>",
-     "time": "2026-03-01T08:00:00Z",         # when the change happened
-     "datacontenttype": "application/json",
-     "sequence": "00000000000000000042",     # CloudEvents sequence extension: the outbox's commit order
-     "data": {...}}                          # the incident view after the change, as GET /incidents/{id} shows it
-
-`source` + `id` identify a change: delivery is at least once (a crash between the receiver's answer and our
-bookkeeping sends it again), so the receiver should drop an id it has already processed. One incident's changes
-arrive one after another: a change is sent only once the one before it was answered 2xx. Anything but 2xx (or no
-answer within the endpoint's timeout) is retried after `backoff_initial_s * 2^(attempt-1)`, capped at
-`backoff_max_s`, with full jitter (a `Retry-After` in seconds is honoured up to the cap); after `max_attempts` the
-change becomes a dead letter (GET /deliveries/dead-letters) and the incident's later changes wait until an admin
-redelivers it (POST /deliveries/dead-letters/{id}/redeliver). Redirects are not followed.
-
-Signature (the scheme of Stripe's webhooks): `v1` is the hex HMAC-SHA256, keyed with the endpoint's secret, of the
-ASCII decimal timestamp `t` (Unix seconds when the request was signed), a ".", and the raw body bytes. To verify:
-1. split the header on "," into key=value pairs; take `t` and every `v1` (there may be several while secrets rotate);
-2. compute HMAC-SHA256(secret, t + "." + raw body) over the body exactly as received, before any JSON parsing;
-3. compare it in constant time with each `v1`; accept if one matches;
-4. reject if |now - t| exceeds your tolerance (5 minutes is usual): a replayed request is then stale, and within
-   the window the event `id` you have already seen gives the duplicate away.
-`verify_signature` below does exactly that, in a dozen lines of standard library an incident system can copy.
+"""The delivery worker: one asyncio task per configured endpoint admits the outbox's new changes, claims them,
+POSTs each as a signed CloudEvent (`delivery/wire_format.py`) and settles the attempt in the outbox
+(`delivery/outbox.py`): delivered, retried with capped exponential backoff and full jitter (a `Retry-After` in
+seconds honoured up to the cap), or dead-lettered after the endpoint's `max_attempts`. The app's lifespan runs it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import hmac
 import itertools
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -52,88 +18,26 @@ from typing import Any
 import backoff
 import httpx
 
+from delivery import outbox
+from delivery.wire_format import (
+    EVENT_CONTENT_TYPE,
+    SIGNATURE_HEADER,
+    USER_AGENT,
+    cloud_event,
+    encode_event,
+    sign,
+)
 from ingest.redact import redact_text, url_secrets
-from models import outbox
 from models.config import DeliveryConfig, DeliveryEndpointConfig
 from models.incident import PushMessage
 from models.store import Store
 
 log = logging.getLogger(__name__)
 
-SIGNATURE_HEADER = "X-Xueliang-Signature"
-EVENT_CONTENT_TYPE = "application/cloudevents+json; charset=utf-8"
-EVENT_TYPE_PREFIX = "cn.xueliang."
-USER_AGENT = "xueliang-delivery/1"
-DEFAULT_TOLERANCE_S = 300
 # A claim is held for the request's timeout plus this, so a worker that is alive never loses its claim to another.
 LEASE_MARGIN_S = 5.0
 STOP_GRACE_S = 2.0
 ADMIT_BATCH = 1000
-
-
-# ------------------------------------------------------------------------------------------------ wire format
-
-
-def sign(secret: str, body: bytes, timestamp: int) -> str:
-    """The signature header's value for `body` signed at `timestamp` (Unix seconds)."""
-    digest = hmac.new(secret.encode("utf-8"), str(timestamp).encode("ascii") + b"." + body, hashlib.sha256)
-    return f"t={timestamp},v1={digest.hexdigest()}"
-
-
-def verify_signature(
-    secret: str,
-    body: bytes,
-    header: str,
-    *,
-    tolerance_s: float = DEFAULT_TOLERANCE_S,
-    now: float | None = None,
-) -> bool:
-    """True when `header` (X-Xueliang-Signature) signs `body` (the raw bytes received) with `secret`, and its
-    timestamp is within `tolerance_s` of `now` (default: the current time)."""
-    timestamps, signatures = [], []
-    for item in header.split(","):
-        key, _, value = item.strip().partition("=")
-        if key == "t":
-            timestamps.append(value)
-        elif key == "v1":
-            signatures.append(value)
-    if len(timestamps) != 1 or not timestamps[0].isascii() or not timestamps[0].isdigit() or not signatures:
-        return False
-    timestamp = int(timestamps[0])
-    if abs((time.time() if now is None else now) - timestamp) > tolerance_s:
-        return False
-    expected = hmac.new(
-        secret.encode("utf-8"), f"{timestamp}.".encode("ascii") + body, hashlib.sha256
-    ).hexdigest()
-    return any(hmac.compare_digest(expected, signature) for signature in signatures)
-
-
-def event_type(change_type: str) -> str:
-    """The CloudEvents type of a change: incident.opened -> cn.xueliang.incident.opened."""
-    return EVENT_TYPE_PREFIX + change_type
-
-
-def event_source(deployment: str, camera_id: str | None) -> str:
-    return f"urn:xueliang:{deployment}/cameras/{camera_id}" if camera_id else f"urn:xueliang:{deployment}"
-
-
-def cloud_event(event: outbox.OutboxEvent, deployment: str) -> dict[str, Any]:
-    """The change as a CloudEvents 1.0 structured-mode event."""
-    return {
-        "specversion": "1.0",
-        "id": event.id,
-        "source": event_source(deployment, event.camera_id),
-        "type": event_type(event.type),
-        "subject": event.incident_id,
-        "time": event.time.astimezone(UTC).isoformat().replace("+00:00", "Z"),
-        "datacontenttype": "application/json",
-        "sequence": f"{event.seq:020d}",
-        "data": event.data,
-    }
-
-
-def encode_event(envelope: dict[str, Any]) -> bytes:
-    return json.dumps(envelope, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
 
 
 def retry_delay(attempt: int, initial_s: float, max_s: float) -> float:
@@ -437,29 +341,3 @@ class _EndpointWorker:
             log.exception(
                 "delivery to %s: could not record a failed attempt of event %s", self.name, claimed.event.id
             )
-
-
-# ----------------------------------------------------------------------------------------------- admin service
-
-
-def list_dead_letters(
-    store: Store, *, endpoint: str | None, limit: int, offset: int
-) -> tuple[list[outbox.Delivery], int]:
-    with store.database.engine.connect() as connection:
-        return outbox.list_dead_letters(connection, endpoint=endpoint, limit=limit, offset=offset)
-
-
-def redeliver(store: Store, delivery_id: int, now: datetime) -> outbox.Delivery | None:
-    """A dead letter made pending again (the worker picks it up at its next poll). None if unknown; NotDeadError."""
-    with store.database.side_transaction() as connection:
-        return outbox.redeliver(connection, delivery_id, now=now)
-
-
-def get_delivery(store: Store, delivery_id: int) -> outbox.Delivery | None:
-    with store.database.engine.connect() as connection:
-        return outbox.get_delivery(connection, delivery_id)
-
-
-def delivery_counts(store: Store) -> dict[str, dict[str, int]]:
-    with store.database.engine.connect() as connection:
-        return outbox.delivery_counts(connection)

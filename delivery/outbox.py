@@ -1,15 +1,8 @@
-"""The delivery outbox: every incident change, written in the same transaction as the change itself, and its
-delivery state per incident-system endpoint.
+"""The delivery outbox's bookkeeping: admitting each endpoint's new changes, claiming them (leases), settling
+each attempt (ack, retry, dead letter), redelivery, the admin's reads, and pruning what is done with.
 
-Tables (on the shared metadata of `models.db`, created by migration 0003_outbox):
-- `outbox_events`: one row per change (an incident opened, updated or closed, a closed-loop step, ...) in commit
-  order (`seq`). `id` is the CloudEvents id, fixed when the change is written, so every retry carries the same one.
-- `outbox_cursors`: per endpoint, the seq of the last event it has admitted (turned into a delivery).
-- `outbox_deliveries`: per (endpoint, event), its state: pending → delivered, or pending → dead (a dead letter) →
-  pending again when an admin redelivers it.
-
-Writing a change needs no configuration (`enqueue_incident_change`); each endpoint's worker admits new events
-itself, so a pipeline on another node that writes the store needs to know nothing about delivery.
+The tables and the write that puts a change in them are `models/outbox_tables.py` (written in the incident's own
+transaction). Each endpoint's worker (`delivery/worker.py`) admits new events itself.
 
 Order: a delivery can be claimed only while no earlier delivery of the same incident to the same endpoint is pending
 (in flight or waiting to be retried) or dead. One incident's changes therefore go out one after another, each only
@@ -27,29 +20,17 @@ rows with FOR UPDATE SKIP LOCKED, so several workers (API replicas) share the wo
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, cast
 
 from sqlalchemy import (
-    JSON,
-    Boolean,
-    Column,
     ColumnElement,
-    Connection,
     CursorResult,
-    ForeignKey,
-    Identity,
-    Index,
     Insert,
-    Integer,
     Row,
-    String,
     Table,
-    Text,
-    UniqueConstraint,
     func,
     insert,
     literal,
@@ -60,63 +41,13 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from models.db import Base, SeqInteger, UTCDateTime
-from models.incident import Incident
-
-Executor = Session | Connection
+from models.outbox_tables import Executor, outbox_cursors, outbox_deliveries, outbox_events
 
 
 class DeliveryState(StrEnum):
     PENDING = "pending"  # waiting for its first attempt, in flight (leased), or waiting to be retried
     DELIVERED = "delivered"  # the endpoint answered 2xx
     DEAD = "dead"  # gave up after the endpoint's max attempts; an admin may redeliver it
-
-
-outbox_events = Table(
-    "outbox_events",
-    Base.metadata,
-    Column("seq", SeqInteger, Identity(), primary_key=True),
-    Column("id", String, nullable=False, unique=True),
-    Column("type", String, nullable=False),
-    Column("incident_id", String, nullable=False, index=True),
-    Column("camera_id", String, nullable=True),
-    Column("time", UTCDateTime(), nullable=False),
-    Column("is_test", Boolean, nullable=False),
-    Column("data", JSON, nullable=False),
-    Column("created_at", UTCDateTime(), nullable=False),
-    sqlite_autoincrement=True,
-)
-
-outbox_cursors = Table(
-    "outbox_cursors",
-    Base.metadata,
-    Column("endpoint", String, primary_key=True),
-    Column("last_event_seq", SeqInteger, nullable=False),
-)
-
-outbox_deliveries = Table(
-    "outbox_deliveries",
-    Base.metadata,
-    Column("id", SeqInteger, Identity(), primary_key=True),
-    Column("endpoint", String, nullable=False),
-    Column("event_seq", SeqInteger, ForeignKey("outbox_events.seq", ondelete="CASCADE"), nullable=False),
-    Column("incident_id", String, nullable=False),
-    Column("state", String, nullable=False),
-    Column("attempts", Integer, nullable=False),
-    Column("next_attempt_at", UTCDateTime(), nullable=False),
-    Column("lease_until", UTCDateTime(), nullable=True),
-    Column("last_status", Integer, nullable=True),
-    Column("last_error", Text, nullable=True),
-    Column("created_at", UTCDateTime(), nullable=False),
-    Column("delivered_at", UTCDateTime(), nullable=True),
-    Column("dead_at", UTCDateTime(), nullable=True),
-    UniqueConstraint("endpoint", "event_seq"),
-    # The order check: earlier deliveries of the same incident to the same endpoint.
-    Index("ix_outbox_deliveries_endpoint_incident_id_event_seq", "endpoint", "incident_id", "event_seq"),
-    # The claim and the dead-letter list: pending (or dead) deliveries of an endpoint in commit order.
-    Index("ix_outbox_deliveries_endpoint_state_event_seq", "endpoint", "state", "event_seq"),
-    sqlite_autoincrement=True,
-)
 
 
 @dataclass(frozen=True)
@@ -168,10 +99,6 @@ class NotDeadError(Exception):
     """Only a dead letter can be redelivered."""
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 def _dialect_insert(executor: Executor, table: Table) -> Insert:
     bind = executor.get_bind() if isinstance(executor, Session) else executor
     name = bind.dialect.name
@@ -180,35 +107,6 @@ def _dialect_insert(executor: Executor, table: Table) -> Insert:
     if name == "sqlite":
         return sqlite.insert(table)
     raise NotImplementedError(f"the outbox supports SQLite and PostgreSQL, not {name}")
-
-
-# ------------------------------------------------------------------------------------------------------- writing
-
-
-def enqueue_incident_change(
-    executor: Executor, incident: Incident, change_type: str, *, at: datetime, data: dict[str, Any]
-) -> str:
-    """Write one incident change to the outbox; call it in the transaction that writes the change.
-
-    `change_type` is the live message type (incident.opened, incident.transition, ...), `at` when the change
-    happened, `data` the JSON-safe payload of its live message: the incident's public view after the change
-    (`models.views.incident_view`), with the closed-loop step for a transition. Returns the event's id (the
-    CloudEvents id).
-    """
-    event_id = uuid.uuid4().hex
-    executor.execute(
-        insert(outbox_events).values(
-            id=event_id,
-            type=change_type,
-            incident_id=incident.id,
-            camera_id=incident.camera_id,
-            time=at,
-            is_test=incident.is_test,
-            data=data,
-            created_at=_utcnow(),
-        )
-    )
-    return event_id
 
 
 # ------------------------------------------------------------------------------------------------------ admission
