@@ -1,4 +1,4 @@
-"""The delivery outbox against real databases (a fresh SQLite file and PostgreSQL, see conftest.py): written with
+"""The delivery outbox against real databases (a fresh SQLite file and PostgreSQL, see tests/models/conftest.py): written with
 the change it announces, admitted per endpoint, claimed in order per incident, leased, dead-lettered, redelivered."""
 
 from __future__ import annotations
