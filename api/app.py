@@ -22,6 +22,7 @@ from analytics.replay_service import ReplayService
 from analytics.service import AnalyticsService
 from analytics.thumbnails import CameraThumbnails
 from api.auth import Authenticator, Clock, utc_now
+from api.delivery.worker import DeliveryWorker
 from api.deps import authenticate
 from api.errors import AUTHENTICATED, install_error_handlers
 from api.hub import WebsocketHub
@@ -45,7 +46,6 @@ from api.routes import (
 )
 from api.routes import audit as audit_route
 from api.routes import metrics as metrics_route
-from delivery.worker import DeliveryWorker
 from models import accounts, audit
 from models.config import ServiceConfig
 from models.push import LocalBroker, Publisher, PushJournal, Subscriber

@@ -25,8 +25,8 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
 from analytics.service import FrameCounts
-from delivery.admin import delivery_counts
-from delivery.outbox import DeliveryState
+from api.delivery.admin import delivery_counts
+from api.delivery.outbox import DeliveryState
 from ingest.health import CameraState
 from models.db import IncidentRow
 from models.store import Store

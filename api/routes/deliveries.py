@@ -12,11 +12,11 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from pydantic import BaseModel, Field
 
 from api import audit
+from api.delivery import admin
+from api.delivery.outbox import Delivery, DeliveryState, NotDeadError
+from api.delivery.wire_format import event_type
 from api.deps import AddressDep, ConfigDep, PrincipalDep, StoreDep
 from api.errors import errors
-from delivery import admin
-from delivery.outbox import Delivery, DeliveryState, NotDeadError
-from delivery.wire_format import event_type
 from models.audit import AuditAction
 from models.lifecycle import Role
 

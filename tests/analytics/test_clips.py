@@ -14,8 +14,8 @@ from analytics.clips import ClipRecorder, prune_clips
 from analytics.events import Event, EventPhase, Evidence
 from analytics.incident_builder import IncidentBuilder
 from analytics.incident_sink import IncidentSink
-from delivery import outbox
-from delivery.wire_format import cloud_event
+from api.delivery import outbox
+from api.delivery.wire_format import cloud_event
 from ingest.demo.footage import fire_clip
 from ingest.frames import VideoFrame
 from ingest.packet_ring import PacketRing

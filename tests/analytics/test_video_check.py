@@ -18,7 +18,7 @@ from analytics.incident_sink import IncidentSink
 from analytics.pipeline import CameraPipeline
 from analytics.rules.base import Rule, RuleState
 from analytics.video_check import CheckWindow, VideoChecker
-from delivery import outbox
+from api.delivery import outbox
 from ingest.frames import VideoFrame
 from ingest.health import CameraHealth, CameraState
 from models import lifecycle, video_checks

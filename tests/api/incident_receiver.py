@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from delivery.wire_format import SIGNATURE_HEADER, verify_signature
+from api.delivery.wire_format import SIGNATURE_HEADER, verify_signature
 
 
 def free_port() -> int:

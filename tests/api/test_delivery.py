@@ -19,8 +19,8 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.cli import DEMO_CONFIG
-from delivery import outbox
-from delivery.wire_format import (
+from api.delivery import outbox
+from api.delivery.wire_format import (
     EVENT_CONTENT_TYPE,
     SIGNATURE_HEADER,
     cloud_event,
@@ -28,7 +28,7 @@ from delivery.wire_format import (
     sign,
     verify_signature,
 )
-from delivery.worker import retry_delay
+from api.delivery.worker import retry_delay
 from models.config import ServiceConfig, parse_config
 from models.incident import Incident, MessageType
 from models.push import LocalBroker, PushJournal

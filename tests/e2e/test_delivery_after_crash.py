@@ -20,7 +20,7 @@ import httpx
 import pytest
 import yaml
 
-from delivery import outbox
+from api.delivery import outbox
 from models.store import Store
 from tests.api.incident_receiver import IncidentReceiver
 from tests.e2e.service import LiveFeed, Service, free_port, service_config

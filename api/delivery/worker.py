@@ -1,6 +1,6 @@
 """The delivery worker: one asyncio task per configured endpoint admits the outbox's new changes, claims them,
-POSTs each as a signed CloudEvent (`delivery/wire_format.py`) and settles the attempt in the outbox
-(`delivery/outbox.py`): delivered, retried with capped exponential backoff and full jitter (a `Retry-After` in
+POSTs each as a signed CloudEvent (`api/delivery/wire_format.py`) and settles the attempt in the outbox
+(`api/delivery/outbox.py`): delivered, retried with capped exponential backoff and full jitter (a `Retry-After` in
 seconds honoured up to the cap), or dead-lettered after the endpoint's `max_attempts`. The app's lifespan runs it.
 """
 
@@ -18,8 +18,8 @@ from typing import Any
 import backoff
 import httpx
 
-from delivery import outbox
-from delivery.wire_format import (
+from api.delivery import outbox
+from api.delivery.wire_format import (
     EVENT_CONTENT_TYPE,
     SIGNATURE_HEADER,
     USER_AGENT,

@@ -10,8 +10,8 @@ from typing import Any, TypeVar
 
 import pytest
 
-from delivery import outbox
-from delivery.outbox import DeliveryState, NotDeadError
+from api.delivery import outbox
+from api.delivery.outbox import DeliveryState, NotDeadError
 from models.incident import MessageType
 from models.lifecycle import IllegalTransition, Role
 from models.store import Store

@@ -1,6 +1,6 @@
 """The wire format of delivery: each incident change is POSTed to each configured endpoint as a signed CloudEvent
 (CloudEvents 1.0, JSON structured mode), retried with capped exponential backoff, in order per incident
-(`delivery/worker.py`).
+(`api/delivery/worker.py`).
 
 Request (one per change, per endpoint)::
 
@@ -49,7 +49,7 @@ import time
 from datetime import UTC
 from typing import Any
 
-from delivery.outbox import OutboxEvent
+from api.delivery.outbox import OutboxEvent
 
 SIGNATURE_HEADER = "X-Xueliang-Signature"
 EVENT_CONTENT_TYPE = "application/cloudevents+json; charset=utf-8"

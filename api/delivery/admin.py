@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from delivery import outbox
+from api.delivery import outbox
 from models.store import Store
 
 

@@ -2,7 +2,7 @@
 each attempt (ack, retry, dead letter), redelivery, the admin's reads, and pruning what is done with.
 
 The tables and the write that puts a change in them are `models/outbox_tables.py` (written in the incident's own
-transaction). Each endpoint's worker (`delivery/worker.py`) admits new events itself.
+transaction). Each endpoint's worker (`api/delivery/worker.py`) admits new events itself.
 
 Order: a delivery can be claimed only while no earlier delivery of the same incident to the same endpoint is pending
 (in flight or waiting to be retried) or dead. One incident's changes therefore go out one after another, each only
