@@ -86,8 +86,16 @@ class Database:
         return self._sessions()
 
     @contextmanager
-    def writing(self) -> Iterator[Session]:
-        """One write transaction, serialized with every other writer (see `_WRITE_LOCKS`)."""
+    def writing(self, *, seq_lock: bool = True) -> Iterator[Session]:
+        """One write transaction, serialized with every other writer (see `_WRITE_LOCKS`).
+
+        `seq_lock=False` for a transaction that appends no push message (camera counters): on PostgreSQL it
+        takes neither lock, as it cannot affect seq order; on SQLite it still takes the one write lock.
+        """
+        if not seq_lock and self.dialect == "postgresql":
+            with self._sessions.begin() as session:
+                yield session
+            return
         with self._write_lock, self._sessions.begin() as session:
             if self.dialect == "postgresql":
                 session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_WRITE_LOCK_KEY})
