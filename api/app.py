@@ -84,7 +84,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[dict[str, Any]]:
-        store = Store(config.store.url.get_secret_value())
+        store = Store(
+            config.store.url.get_secret_value(), pool_size=config.store.pool_size, max_overflow=config.store.max_overflow
+        )
         await asyncio.to_thread(store.migrate)
         hub = WebsocketHub(asyncio.get_running_loop(), config.server.websocket_queue)
         push_broker: MessageBroker = broker if broker is not None else LocalBroker()

@@ -215,7 +215,7 @@ def _is_sqlite_memory(url: URL) -> bool:
     return database in ("", ":memory:") or "mode=memory" in str(url)
 
 
-def make_engine(url: str | URL) -> Engine:
+def make_engine(url: str | URL, *, pool_size: int = 5, max_overflow: int = 10) -> Engine:
     """An engine for `url`, tuned for this service.
 
     SQLite: parent directories of the file are created; every connection gets WAL journaling,
@@ -223,11 +223,12 @@ def make_engine(url: str | URL) -> Engine:
     prefixes); SQLAlchemy emits BEGIN itself so reads inside a session see one snapshot (pysqlite's legacy
     mode would leave SELECTs outside any transaction). An in-memory SQLite URL gets one shared connection; it
     is for single-threaded tests only.
-    PostgreSQL: pre-ping so a restarted server does not surface as errors on stale pooled connections.
+    PostgreSQL: pre-ping so a restarted server does not surface as errors on stale pooled connections; a pool of
+    `pool_size` kept connections plus `max_overflow` at peaks (per process: `store.pool_size`, `store.max_overflow`).
     """
     url = make_url(url)
     if url.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow)
 
     kwargs: dict[str, Any] = {}
     if _is_sqlite_memory(url):

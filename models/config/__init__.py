@@ -35,6 +35,7 @@ from models.config.cameras import (
 from models.config.case_merge import CaseMergeConfig
 from models.config.categories import ClosedLoopConfig, EventCategoryConfig, SeverityBand, verify_bands
 from models.config.clips import ClipsConfig
+from models.config.cluster import ClusterConfig
 from models.config.delivery import ENDPOINT_NAME, MIN_SECRET_LENGTH, DeliveryConfig, DeliveryEndpointConfig
 from models.config.detectors import ModelConfig, UltralyticsModelConfig
 from models.config.grid import GeoJSONPolygon, GridCellConfig, GridConfig, StaffMember, verify_ring
@@ -79,6 +80,7 @@ __all__ = [
     "CameraTamperRuleConfig",
     "CaseMergeConfig",
     "ClipsConfig",
+    "ClusterConfig",
     "ClosedLoopConfig",
     "ConfigError",
     "CrowdRuleConfig",

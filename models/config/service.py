@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
@@ -14,6 +15,7 @@ from models.config.base import Strict
 from models.config.cameras import CameraConfig, verify_camera_id
 from models.config.categories import ClosedLoopConfig, EventCategoryConfig
 from models.config.clips import ClipsConfig
+from models.config.cluster import ClusterConfig
 from models.config.delivery import DeliveryConfig
 from models.config.detectors import ModelConfig
 from models.config.grid import GridConfig
@@ -47,6 +49,11 @@ class ServiceConfig(Strict):
     audit: AuditConfig = Field(default_factory=AuditConfig, description="The audit log (who did what).")
     clips: ClipsConfig = Field(
         default_factory=ClipsConfig, description="Event clips: the video around each incident (models/config/clips.py)."
+    )
+    cluster: ClusterConfig | None = Field(
+        default=None,
+        description="Several processes sharing one store: the network broker, the Ray address (models/config/"
+        "cluster.py). Absent: one process.",
     )
 
     @field_validator("cameras")
@@ -92,6 +99,18 @@ class ServiceConfig(Strict):
                     problems.append(f"auth.{kind}.{name}.grid: an operator is bound to a grid subtree; give one")
         if problems:
             raise ValueError("; ".join(problems))
+        return self
+
+    @model_validator(mode="after")
+    def verify_cluster_store(self) -> ServiceConfig:
+        """A cluster's processes share one store: it must be PostgreSQL (SQLite cannot be shared by nodes)."""
+        if self.cluster is not None:
+            scheme = urlsplit(self.store.url.get_secret_value()).scheme.lower()
+            if not scheme.startswith("postgresql"):
+                raise ValueError(
+                    f"store.url: a cluster needs PostgreSQL (postgresql+psycopg://...), not {scheme or '(none)'}: "
+                    "SQLite cannot be shared by nodes"
+                )
         return self
 
     def grid_tree(self) -> GridTree:

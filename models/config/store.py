@@ -16,6 +16,20 @@ class StoreConfig(Strict):
         description="SQLAlchemy URL: sqlite:///path (default, WAL) or postgresql+psycopg://user:pass@host/db.",
     )
     data_dir: Path = Field(default=Path("xueliang-data"), description="Where evidence snapshots are kept.")
+    pool_size: int = Field(
+        default=5,
+        ge=1,
+        le=100,
+        description="PostgreSQL: connections this process keeps open (per replica: the server's max_connections "
+        "must cover replicas x (pool_size + max_overflow)). Ignored for SQLite.",
+    )
+    max_overflow: int = Field(
+        default=10,
+        ge=0,
+        le=100,
+        description="PostgreSQL: connections opened beyond pool_size at peaks, closed when returned. Ignored for "
+        "SQLite.",
+    )
 
 
 class ReplaysConfig(Strict):
