@@ -10,8 +10,12 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from models.config import ConfigError, ServiceConfig, load_config
+
+if TYPE_CHECKING:
+    from models.brokers import RedisStreamBroker
 
 log = logging.getLogger("xueliang")
 
@@ -19,6 +23,7 @@ DEMO_CONFIG = Path(__file__).resolve().parents[1] / "models" / "demo_config.yaml
 EXIT_CONFIG = 2
 EXIT_MODELS = 3
 EXIT_REPLAY = 4
+EXIT_DEPENDENCY = 5
 
 # uvicorn's websocket settings for `xueliang serve` (bench.speed.fanout runs the API with the same ones).
 # No permessage-deflate: browsers offer it, and with it every client compresses every message on its own (its
@@ -41,7 +46,10 @@ def config_secrets(config: ServiceConfig) -> list[str]:
     from urllib.parse import urlsplit
 
     secrets = []
-    for url in [c.url.get_secret_value() for c in config.cameras.values()] + [config.store.url.get_secret_value()]:
+    urls = [c.url.get_secret_value() for c in config.cameras.values()] + [config.store.url.get_secret_value()]
+    if config.cluster is not None and config.cluster.broker_url is not None:
+        urls.append(config.cluster.broker_url.get_secret_value())
+    for url in urls:
         parts = urlsplit(url)
         secrets += [p for p in (parts.password, parts.username) if p]
     if config.auth.jwt_secret is not None:
@@ -70,6 +78,30 @@ def demo_streams() -> Iterator[dict[str, str]]:
         yield {"XUELIANG_DEMO_RTSP": base}
 
 
+def cluster_broker(config: ServiceConfig, stack: contextlib.ExitStack[bool | None]) -> RedisStreamBroker | None:
+    """Check what the processes of a cluster share (the store, the broker, Ray) and return the network broker
+    this replica publishes to and listens on, closed with `stack`; None for one process (the app's own broker).
+    Raises `DependencyUnreachable` naming the first dependency that does not answer."""
+    from api.startup_checks import check_broker, check_ray, check_store
+    from models.brokers import RedisStreamBroker, broker_from_url
+    from models.store import Store
+
+    check_store(config)
+    if config.cluster is None:
+        return None
+    check_ray(config.cluster.ray_address)
+    url = config.cluster.network_broker_url()
+    if url is None:
+        return None
+    # The broker reads the push log to deliver in seq order and to fill gaps: a small pool of its own.
+    message_log = stack.enter_context(Store(config.store.url.get_secret_value(), pool_size=1, max_overflow=1))
+    broker = broker_from_url(url, message_log=message_log)
+    assert isinstance(broker, RedisStreamBroker)
+    stack.callback(broker.close)
+    check_broker(broker)
+    return broker
+
+
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -78,6 +110,7 @@ def serve(args: argparse.Namespace) -> int:
     from analytics.service import models_needed
     from api.app import create_app
     from api.logs import setup_logging
+    from api.startup_checks import DependencyUnreachable
 
     setup_logging(args.log_level, log_format=args.log_format or "text")
     with contextlib.ExitStack() as stack:
@@ -91,11 +124,22 @@ def serve(args: argparse.Namespace) -> int:
             return EXIT_CONFIG
         setup_logging(args.log_level, config_secrets(config), args.log_format or config.server.log_format)
         try:
-            detectors = load_detectors(config.models, models_needed(config))
-        except ModelUnavailableError as error:
+            broker = cluster_broker(config, stack)
+        except DependencyUnreachable as error:
             print(f"cannot start: {error}", file=sys.stderr)
-            return EXIT_MODELS
-        app = create_app(config, detectors=detectors)
+            return EXIT_DEPENDENCY
+        detectors = None
+        if not args.api_only:
+            try:
+                detectors = load_detectors(config.models, models_needed(config))
+            except ModelUnavailableError as error:
+                print(f"cannot start: {error}", file=sys.stderr)
+                return EXIT_MODELS
+        app = create_app(config, run_cameras=not args.api_only, detectors=detectors, broker=broker)
+        if args.api_only:
+            log.info("API replica (--api-only): no cameras run here")
+        if broker is not None:
+            log.info("push broker: %s", broker.redacted_url)
         host = args.host or config.server.host
         port = args.port if args.port is not None else config.server.port
         log.info("API on http://%s:%d (OpenAPI at /docs, websocket at /ws)", host, port)
@@ -131,7 +175,21 @@ def check_config(args: argparse.Namespace) -> int:
     for camera_id, camera in config.cameras.items():
         rules = [name for name, rule in camera.rules if rule is not None and rule.enabled]
         print(f"  {camera_id} {camera.name}: grid cell {config.camera_grid_cell(camera_id)}, rules {', '.join(rules)}")
+    print(cluster_summary(config))
     return 0
+
+
+def cluster_summary(config: ServiceConfig) -> str:
+    """One line on how the processes share work (credentials masked): what `check-config` prints last."""
+    from ingest.redact import redact_url
+
+    if config.cluster is None:
+        return "  cluster: none (one process: in-process broker)"
+    broker_url = config.cluster.network_broker_url()
+    broker = f"broker {redact_url(broker_url)}" if broker_url else "in-process broker"
+    ray = f"Ray at {config.cluster.ray_address}" if config.cluster.ray_address else "no Ray address"
+    pool = f"{config.store.pool_size}+{config.store.max_overflow}"
+    return f"  cluster: {broker}, {ray}, PostgreSQL pool {pool} connections per replica"
 
 
 @contextlib.contextmanager
@@ -259,6 +317,11 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--demo", action="store_true", help="the embedded demo (local RTSP server, SQLite)")
     p_serve.add_argument("--host", help="override server.host")
     p_serve.add_argument("--port", type=int, help="override server.port")
+    p_serve.add_argument(
+        "--api-only",
+        action="store_true",
+        help="an extra API replica: serve the API and websocket over the shared store and broker, run no cameras",
+    )
     p_serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     p_serve.add_argument(
         "--log-format", choices=["text", "json"], help="override server.log_format (json: one object per line)"
