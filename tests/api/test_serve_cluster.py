@@ -17,21 +17,15 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from api.cli import DEMO_CONFIG, EXIT_DEPENDENCY
+from tests.api.postgres_support import postgres_schema_url_fixture  # noqa: F401 - the fixture postgres_schema_url
 from tests.models.broker_support import RedisProcess, free_port
-from tests.models.conftest import DEFAULT_POSTGRES_URL
 
 ROOT = Path(__file__).resolve().parents[2]
 PG_PASSWORD = "pg-s3cret-pw"
 BROKER_PASSWORD = "br0ker-s3cret-pw"
 ENV = {**os.environ, "XUELIANG_DEMO_RTSP": "rtsp://127.0.0.1:9", "PYTHONPATH": str(ROOT)}
-
-
-def postgres_url() -> str:
-    return os.environ.get("XUELIANG_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
 
 
 def write_config(tmp_path: Path, store_url: str, cluster: dict[str, Any] | None, port: int = 0) -> Path:
@@ -48,26 +42,6 @@ def write_config(tmp_path: Path, store_url: str, cluster: dict[str, Any] | None,
 def serve(config: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "api.cli", "serve", "--config", str(config), *extra],
                           capture_output=True, text=True, timeout=60, cwd=ROOT, env=ENV)  # fmt: skip
-
-
-@pytest.fixture
-def postgres_schema_url() -> Iterator[str]:
-    """A PostgreSQL URL on a schema of this test's own (dropped afterwards)."""
-    admin = create_engine(postgres_url(), isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
-    schema = f"xl_test_{uuid.uuid4().hex[:12]}"
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as exc:  # noqa: BLE001 - any failure to reach the server
-        admin.dispose()
-        pytest.skip(f"no PostgreSQL at {postgres_url()}: {exc}")
-    url = make_url(postgres_url()).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """Two API replicas (separate apps on one store) behind the Redis stream broker: pipelines publishing from
 several connections reach a websocket client on either replica with the same messages and seqs, in seq order;
-`after=` resumes the same on both. The broker is a redis-server this test owns; the store a SQLite file."""
+`after=` resumes the same on both. The broker is a redis-server this test owns; the store a SQLite file, and a
+PostgreSQL schema of the test's own (what a cluster uses: `cluster:` requires it)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from api.app import create_app
 from ingest.health import CameraState
@@ -20,6 +22,7 @@ from models.store import Store
 from tests.api.access import FakeClock, bearer
 from tests.api.camera_feed import CAM_FIRE_LANE, CAM_WALKWAY, CAM_YUQUAN, T0, CameraFeed, demo_config, minutes
 from tests.api.live_client import assert_quiet, messages, seqs
+from tests.api.postgres_support import postgres_schema_url_fixture  # noqa: F401 - the fixture postgres_schema_url
 from tests.models.broker_support import RedisProcess
 
 
@@ -33,9 +36,20 @@ def redis_server(tmp_path: Path) -> Iterator[RedisProcess]:
         server.kill()
 
 
-def test_two_replicas_deliver_the_same_seqs_from_several_publishers(tmp_path: Path, redis_server: RedisProcess) -> None:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield demo_config(tmp_path).store.url.get_secret_value()
+    else:
+        yield request.getfixturevalue("postgres_schema_url")
+
+
+def test_two_replicas_deliver_the_same_seqs_from_several_publishers(
+    tmp_path: Path, redis_server: RedisProcess, store_url: str
+) -> None:
     config = demo_config(tmp_path)
-    url = config.store.url.get_secret_value()
+    config = config.model_copy(update={"store": config.store.model_copy(update={"url": SecretStr(store_url)})})
+    url = store_url
     with ExitStack() as stack:
         store = stack.enter_context(Store(url))
         store.migrate()
