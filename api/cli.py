@@ -94,8 +94,8 @@ def cluster_broker(config: ServiceConfig, stack: contextlib.ExitStack[bool | Non
     if url is None:
         return None
     # The broker reads the push log to deliver in seq order and to fill gaps: a small pool of its own.
-    message_log = stack.enter_context(Store(config.store.url.get_secret_value(), pool_size=1, max_overflow=1))
-    broker = broker_from_url(url, message_log=message_log)
+    push_store = stack.enter_context(Store(config.store.url.get_secret_value(), pool_size=1, max_overflow=1))
+    broker = broker_from_url(url, message_log=push_store.push_log)
     assert isinstance(broker, RedisStreamBroker)
     stack.callback(broker.close)
     check_broker(broker)

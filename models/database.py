@@ -57,9 +57,9 @@ class UnannouncedChange(RuntimeError):
 class Database:
     """Thread-safe access to the database at `url` (`sqlite:///path/to.db` or `postgresql+psycopg://...`)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, pool_size: int = 5, max_overflow: int = 10) -> None:
         self._url = make_url(url)
-        self._engine = make_engine(self._url)
+        self._engine = make_engine(self._url, pool_size=pool_size, max_overflow=max_overflow)
         self._sessions = sessionmaker(self._engine, expire_on_commit=False)
         self._write_lock = _write_lock_for(self._url)
         self._hooks: dict[type, list[Hook]] = {}

@@ -25,11 +25,12 @@ from models.repositories.push_log import PushLog
 class Store:
     """The store at `url` (`sqlite:///path/to.db` or `postgresql+psycopg://...`); thread-safe.
 
-    Call `migrate()` once at start-up before anything else.
+    Call `migrate()` once at start-up before anything else. `pool_size`/`max_overflow`: PostgreSQL connections
+    of this process (`store.pool_size`, `store.max_overflow`).
     """
 
-    def __init__(self, url: str) -> None:
-        self.database = Database(url)
+    def __init__(self, url: str, *, pool_size: int = 5, max_overflow: int = 10) -> None:
+        self.database = Database(url, pool_size=pool_size, max_overflow=max_overflow)
         self.push_log = PushLog(self.database)
         self.incidents = IncidentRepository(self.database)
         self.cameras = CameraStatusRepository(self.database, self.push_log)
