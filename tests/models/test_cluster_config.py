@@ -4,6 +4,7 @@ syntax, a PostgreSQL store required, the per-replica pool size; every mistake na
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -89,3 +90,21 @@ def test_the_pool_size_is_applied_to_the_postgresql_engine() -> None:
         assert (engine.pool.size(), engine.pool._max_overflow) == (3, 2)  # type: ignore[attr-defined]
     finally:
         engine.dispose()
+
+
+def test_check_config_prints_the_cluster_without_the_broker_password(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from api.cli import main
+
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+    path = tmp_path / "cluster.yaml"
+    raw = with_cluster({"broker_url": "${XL_BROKER_URL}", "ray_address": "auto"}, pool_size=4, max_overflow=2)
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+
+    assert main(["check-config", str(path)]) == 0
+
+    out = capsys.readouterr().out
+    assert "  cluster: broker redis://***@redis.internal:6379/0, Ray at auto, PostgreSQL pool 4+2" in out
+    assert "br0ker-pw" not in out and "pg-s3cret" not in out
