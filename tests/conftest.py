@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
 from api.cli import DEMO_CONFIG
+from tests.models.broker_support import RedisProcess
 
 
 def _assets() -> Path:
@@ -36,3 +38,14 @@ def real_detectors():
 
     config = parse_config(demo_raw_config(), environ={"XUELIANG_DEMO_RTSP": "rtsp://127.0.0.1:9"})
     return load_detectors(config.models, {"people", "fire_smoke"})
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisProcess]:
+    """A redis-server of the test's own on a free port (never the machine's shared one), killed at the end."""
+    server = RedisProcess(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.kill()

@@ -10,12 +10,10 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 import yaml
 
 from api.cli import DEMO_CONFIG, EXIT_DEPENDENCY
@@ -43,15 +41,6 @@ def serve(config: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "api.cli", "serve", "--config", str(config), *extra],
                           capture_output=True, text=True, timeout=60, cwd=ROOT, env=ENV)  # fmt: skip
 
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisProcess]:
-    server = RedisProcess(tmp_path)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.kill()
 
 
 def test_an_unreachable_postgresql_store_is_named_without_its_password(tmp_path: Path) -> None:

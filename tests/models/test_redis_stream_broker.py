@@ -10,8 +10,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
@@ -20,16 +19,6 @@ from models.incident import PushMessage
 from models.push import PushJournal
 from models.store import Store
 from tests.models.broker_support import RedisProcess, commit_status, free_port, publisher_process
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisProcess]:
-    server = RedisProcess(tmp_path)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.kill()
 
 
 class Received:
