@@ -96,10 +96,13 @@ class _Waiter:
     due: float  # on the manual clock's monotonic time
     order: int
     wake: Callable[[], object] = field(compare=False)
+    clock: ManualClock | None = field(default=None, compare=False)
     cancelled: bool = field(default=False, compare=False)
 
     def cancel(self) -> None:
         self.cancelled = True
+        if self.clock is not None:
+            self.clock._discard(self)
 
 
 class ManualClock:
@@ -109,16 +112,16 @@ class ManualClock:
     or `wait`, a coroutine in `asleep`, a `call_later` callback, on the loop it was scheduled from) whose deadline
     has passed. `set(at)` steps the wall time only, as an operator or NTP stepping a real clock would: deadlines
     do not move. A waiter is woken on its own thread or loop, so `advance` returns before the woken code has run;
-    tests wait for what they expect to see, as they would for a real service."""
+    tests wait for what they expect to see, as they would for a real service. `next_due()` tells when the earliest
+    waiter is due, so a test can step from one deadline to the next (`advance_to_next()`)."""
 
     def __init__(self, start: datetime | float = 0.0) -> None:
         self._wall = _epoch(start)
         self._monotonic = 0.0
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
-        self._waiters: list[_Waiter] = []
+        self._waiters: list[_Waiter] = []  # by deadline
         self._order = itertools.count()
-        self._sleepers = 0  # threads in sleep() or wait()
 
     # ------------------------------------------------------------------------------------------------- reading
 
@@ -155,46 +158,67 @@ class ManualClock:
             self._wall = _epoch(at)
         return self.now()
 
-    def _take_due(self) -> list[_Waiter]:
-        count = bisect.bisect_right([w.due for w in self._waiters], self._monotonic)
-        due, self._waiters = self._waiters[:count], self._waiters[count:]
-        return [waiter for waiter in due if not waiter.cancelled]
+    def advance_to_next(self) -> float | None:
+        """Advance to the earliest waiter's deadline (waking it and any due with it); the seconds advanced, None
+        when nothing waits."""
+        due = self.next_due()
+        if due is None:
+            return None
+        step = max(0.0, due - self.monotonic())
+        self.advance(step)
+        return step
+
+    def next_due(self) -> float | None:
+        """The earliest waiter's deadline on `monotonic()`, None when nothing waits."""
+        with self._lock:
+            return self._waiters[0].due if self._waiters else None
 
     @property
     def waiting(self) -> int:
         """How many waits (threads, coroutines, timers) are pending: a test can wait until the code under test
         waits on the clock before it advances."""
         with self._lock:
-            return sum(not waiter.cancelled for waiter in self._waiters) + self._sleepers
+            return len(self._waiters)
+
+    def _take_due(self) -> list[_Waiter]:
+        count = bisect.bisect_right([w.due for w in self._waiters], self._monotonic)
+        due, self._waiters = self._waiters[:count], self._waiters[count:]
+        return due
+
+    def _add(self, delay: float, wake: Callable[[], object]) -> _Waiter:
+        waiter = _Waiter(self._monotonic + max(0.0, delay), next(self._order), wake, self)
+        bisect.insort(self._waiters, waiter)
+        return waiter
+
+    def _discard(self, waiter: _Waiter) -> None:
+        with self._lock:
+            index = bisect.bisect_left(self._waiters, waiter)
+            if index < len(self._waiters) and self._waiters[index] is waiter:
+                del self._waiters[index]
 
     # ------------------------------------------------------------------------------------------------- waiting
 
     def sleep(self, seconds: float) -> None:
         with self._lock:
-            due = self._monotonic + max(0.0, seconds)
-            self._sleepers += 1
-            try:
-                while self._monotonic < due:
-                    self._changed.wait()
-            finally:
-                self._sleepers -= 1
+            waiter = self._add(seconds, lambda: None)
+            while self._monotonic < waiter.due:
+                self._changed.wait()
+        waiter.cancel()
 
     def wait(self, event: threading.Event, timeout: float) -> bool:
         # A threading.Event cannot tell this clock it was set, so the set is looked at every few milliseconds of
         # real time; the timeout is this clock's.
         with self._lock:
-            due = self._monotonic + max(0.0, timeout)
-            self._sleepers += 1
+            waiter = self._add(timeout, lambda: None)
         try:
             while True:
                 if event.wait(0.005):
                     return True
                 with self._lock:
-                    if self._monotonic >= due:
+                    if self._monotonic >= waiter.due:
                         return event.is_set()
         finally:
-            with self._lock:
-                self._sleepers -= 1
+            waiter.cancel()
 
     def call_later(self, delay: float, callback: Callable[[], object]) -> Timer:
         loop = asyncio.get_running_loop()
@@ -204,19 +228,20 @@ class ManualClock:
                 loop.call_soon_threadsafe(_unless_cancelled, waiter, callback)
 
         with self._lock:
-            waiter = _Waiter(self._monotonic + max(0.0, delay), next(self._order), wake)
-            if delay <= 0:
-                due = [waiter]
-            else:
-                bisect.insort(self._waiters, waiter)
-                due = []
+            waiter = self._add(delay, wake)
+            due = self._take_due()
         for ready in due:
             ready.wake()
         return waiter
 
     async def asleep(self, seconds: float) -> None:
         woken: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        timer = self.call_later(seconds, lambda: woken.done() or woken.set_result(None))
+
+        def wake() -> None:
+            if not woken.done():
+                woken.set_result(None)
+
+        timer = self.call_later(seconds, wake)
         try:
             await woken
         finally:

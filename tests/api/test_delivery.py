@@ -29,12 +29,13 @@ from api.delivery.wire_format import (
     verify_signature,
 )
 from api.delivery.worker import retry_delay
+from models.clock import ManualClock
 from models.config import ServiceConfig, parse_config
 from models.incident import Incident, MessageType
 from models.push import LocalBroker, PushJournal
 from models.store import Store
 from models.views import incident_view
-from tests.api.access import TEST_JWT_SECRET, FakeClock, bearer
+from tests.api.access import TEST_JWT_SECRET, bearer
 from tests.api.camera_feed import CAM_FIRE_LANE, CAM_WALKWAY, RTSP_BASE, T0, CameraFeed, minutes
 from tests.api.incident_receiver import IncidentReceiver
 from tests.models.conftest import db_url, postgres_admin  # noqa: F401 - the both-backends fixtures
@@ -134,7 +135,7 @@ def running_app(config: ServiceConfig) -> Iterator[tuple[TestClient, CameraFeed]
     """The API (no cameras; its lifespan runs the delivery worker) and a feed writing incidents into its store and
     publishing to its broker, as camera pipelines do. The client is signed in as the demo admin."""
     broker = LocalBroker()
-    clock = FakeClock(T0)
+    clock = ManualClock(T0)
     store = Store(config.store.url.get_secret_value())
     store.migrate()
     try:

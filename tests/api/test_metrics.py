@@ -15,8 +15,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from api.app import create_app
 from ingest.health import CameraState
+from models.clock import ManualClock
 from models.config import ServiceConfig
-from tests.api.access import INCIDENT_SYSTEM_KEY, FakeClock, bearer
+from tests.api.access import INCIDENT_SYSTEM_KEY, bearer
 from tests.api.camera_feed import CAM_FIRE_LANE, CAM_WALKWAY, T0, CameraFeed, minutes
 from tests.api.test_delivery import FAST, delivery_config, running_app
 
@@ -88,7 +89,7 @@ def test_delivery_queue_depth_and_failures(tmp_path: Path) -> None:
 @pytest.mark.parametrize("setting", ["admin", "open", "off"])
 def test_who_may_scrape(config: ServiceConfig, setting: str) -> None:
     config = config.model_copy(update={"server": config.server.model_copy(update={"metrics": setting})})
-    clock = FakeClock(T0)
+    clock = ManualClock(T0)
     with TestClient(create_app(config, run_cameras=False, clock=clock)) as api:
         admin, operator = bearer(config, "admin", T0), bearer(config, "beishan", T0)
         codes = [

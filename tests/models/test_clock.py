@@ -154,3 +154,23 @@ def test_a_cancelled_coroutine_leaves_no_waiter() -> None:
         assert clock.waiting == 0
 
     asyncio.run(scenario())
+
+
+def test_a_test_can_step_from_one_deadline_to_the_next() -> None:
+    clock = ManualClock(T0)
+    assert clock.next_due() is None and clock.advance_to_next() is None
+
+    async def scenario() -> list[str]:
+        woken: list[str] = []
+        clock.call_later(3, lambda: woken.append("second"))
+        clock.call_later(1, lambda: woken.append("first"))
+        assert clock.next_due() == 1 and clock.waiting == 2
+        assert clock.advance_to_next() == 1
+        await asyncio.sleep(0)
+        assert woken == ["first"]
+        assert clock.advance_to_next() == 2
+        await asyncio.sleep(0)
+        return woken
+
+    assert asyncio.run(scenario()) == ["first", "second"]
+    assert clock.waiting == 0 and clock.now() == T0 + timedelta(seconds=3)
