@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocketDisconnect
 
 from models.clock import ManualClock
+from tests.manual_time import advance_to_waiter
 
 RECEIVE_TIMEOUT_S = 5.0
 # How long "nothing more arrives" is watched for; delivery in-process takes well under a millisecond.
@@ -53,15 +54,8 @@ def next_push(ws: WebSocketTestSession, timeout: float = RECEIVE_TIMEOUT_S) -> d
 
 def advance_to_heartbeat(clock: ManualClock, heartbeat_s: float, *, patience_s: float = RECEIVE_TIMEOUT_S) -> bool:
     """Once a websocket sender waits on the service's clock (a deadline within one heartbeat interval: the periodic
-    jobs wait longer), advance the clock to that deadline; False if none waits within `patience_s` of real time.
-    No real time passes beyond what the server takes to get to its wait."""
-    deadline = time.monotonic() + patience_s
-    while (due := clock.next_due()) is None or due > clock.monotonic() + heartbeat_s:
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.001)
-    clock.advance(due - clock.monotonic())
-    return True
+    jobs wait longer), advance the clock to that deadline; False if none waits within `patience_s` of real time."""
+    return advance_to_waiter(clock, heartbeat_s, patience_s=patience_s)
 
 
 def next_heartbeat(ws: WebSocketTestSession, clock: ManualClock, heartbeat_s: float) -> dict[str, Any]:
