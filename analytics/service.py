@@ -79,7 +79,7 @@ class AnalyticsService:
         clips = config.clips
         self.rings: dict[str, PacketRing] = (
             {
-                camera_id: PacketRing(max_seconds=clips.ring_seconds, max_bytes=int(clips.ring_max_mb * 2**20), clock=clock.time)
+                camera_id: PacketRing(max_seconds=clips.ring_seconds, max_bytes=int(clips.ring_max_mb * 2**20), clock=clock)
                 for camera_id, _ in config.enabled_cameras()
             }
             if clips.enabled
@@ -89,7 +89,7 @@ class AnalyticsService:
         if clips.enabled:
             self.clips = ClipRecorder(
                 clips, config.store.data_dir, self.rings, on_written=self.sink.attach_clip, is_open=self._is_open,
-                clock=clock.time,
+                clock=clock,
             )  # fmt: skip
             self.sink.clips = self.clips
         # Video checks of closures (analytics/video_check.py): the handled steps come through the broker.
@@ -123,11 +123,11 @@ class AnalyticsService:
                 realtime=True,
                 loop=camera.loop,
                 on_health=self._on_health_of(pipeline),
-                clock=self.clock.time,
+                clock=self.clock,
                 packet_ring=self.rings.get(camera_id),
             )
             runner = CameraRunner(
-                pipeline, stream, self.sink, clock=self.clock.time, on_frame=self.thumbnails.offer,
+                pipeline, stream, self.sink, clock=self.clock, on_frame=self.thumbnails.offer,
                 on_step=self.video_checks.observe,
             )  # fmt: skip
             self.streams[camera_id], self.runners[camera_id] = stream, runner

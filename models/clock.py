@@ -91,6 +91,36 @@ class SystemClock:
 SYSTEM_CLOCK = SystemClock()
 
 
+class OffsetClock:
+    """Another clock's time moved by `offset_s` seconds (its monotonic time and its waits are the other clock's):
+    e.g. the system clock running from a replay's pinned epoch."""
+
+    def __init__(self, base: Clock, offset_s: float) -> None:
+        self.base = base
+        self.offset_s = offset_s
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.time(), UTC)
+
+    def time(self) -> float:
+        return self.base.time() + self.offset_s
+
+    def monotonic(self) -> float:
+        return self.base.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        self.base.sleep(seconds)
+
+    def wait(self, event: threading.Event, timeout: float) -> bool:
+        return self.base.wait(event, timeout)
+
+    async def asleep(self, seconds: float) -> None:
+        await self.base.asleep(seconds)
+
+    def call_later(self, delay: float, callback: Callable[[], object]) -> Timer:
+        return self.base.call_later(delay, callback)
+
+
 @dataclass(order=True)
 class _Waiter:
     due: float  # on the manual clock's monotonic time
