@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from analytics.detector import Detector
 from analytics.detector_backends import load_detectors
@@ -249,9 +250,9 @@ class ReplayService:
             self._detectors.update(load_detectors(self.config.models, missing))
         return {name: self._detectors[name] for name in needed}
 
-    def _update(self, job_id: str, **changes: object) -> None:
+    def _update(self, job_id: str, **changes: Any) -> None:
         with self._lock:
-            self._jobs[job_id] = dataclasses.replace(self._jobs[job_id], **changes)  # type: ignore[arg-type]
+            self._jobs[job_id] = dataclasses.replace(self._jobs[job_id], **changes)
 
     def _forget_old(self) -> None:
         finished = [job_id for job_id, job in self._jobs.items() if job.state in FINISHED]
