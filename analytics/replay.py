@@ -355,7 +355,7 @@ class ClipReplayer:
         prepared = self.prepare(plan)
         camera, info = prepared.camera, prepared.info
         cancel = cancel or threading.Event()
-        started = time.monotonic()
+        started = time.monotonic()  # how long the replay really took (reported), not the pinned clock's time
         sink = IncidentSink(
             IncidentBuilder(replay_config(self.config, plan.replay_camera_id, camera), is_test=True),
             self.journal,
@@ -485,6 +485,7 @@ class ClipReplayer:
     @staticmethod
     def _one_loop(stream: CameraStream, epoch: float, loop_s: float, cancel: threading.Event) -> Iterator[VideoFrame]:
         take_loop: int | None = None
+        # a real RTSP server's loop: real seconds
         deadline = time.monotonic() + 3 * loop_s + _RTSP_READY_TIMEOUT_S
         while not cancel.is_set():
             if time.monotonic() > deadline:
