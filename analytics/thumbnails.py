@@ -51,7 +51,7 @@ class CameraThumbnails:
         self.quality = quality
         self.every_s = every_s
         self._clock = clock
-        self._written_at: dict[str, float] = {}  # camera id → clock() of its last write
+        self._written_at: dict[str, float] = {}  # camera id → clock.monotonic() of its last write
         self._sizes: dict[str, tuple[int, int]] = {}  # camera id → the frame size last written to its .size file
         self._lock = threading.Lock()
 

@@ -121,8 +121,9 @@ class CameraStream:
     Timestamps: a live stream stamps each frame with `clock.time()` when it is decoded; a file stamps
     it with the clock at `start()` plus its pts, so replays are deterministic. Timeouts and stall
     detection use the real monotonic clock (`time.monotonic`), not `clock`: they time a real socket
-    and decoder, which a test clock standing still must not stall or hurry. `on_health` is called from ingest threads on every state change
-    (never per frame), one call at a time, in order; keep it quick and do not call `stop()` from it.
+    and decoder, which a test clock standing still must not stall or hurry. `on_health` is called
+    from ingest threads on every state change (never per frame), one call at a time, in order; keep it
+    quick and do not call `stop()` from it.
     `source_factory` replaces the PyAV source (another decoder, or an in-memory source in tests).
     `stream` is the camera's connection and health timing as configured (`CameraConfig.stream`): transport,
     open/read/stall timeouts, reconnect backoff; its defaults when not given.

@@ -37,5 +37,5 @@ def run_until(
     and polls pass as fast as the service works. AssertionError after `timeout_s` real seconds."""
     deadline = time.monotonic() + timeout_s
     while not condition():
-        assert time.monotonic() < deadline, f"{what}: not within {timeout_s} s (the clock at {clock.now()}, {clock._waiters})"
+        assert time.monotonic() < deadline, f"{what}: not within {timeout_s} s (the clock at {clock.now()})"
         advance_to_waiter(clock, within_s, patience_s=0.02)
