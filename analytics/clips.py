@@ -20,7 +20,6 @@ from __future__ import annotations
 import heapq
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,6 +28,7 @@ from pathlib import Path
 import av
 
 from ingest.packet_ring import PacketRing, write_mp4
+from models.clock import SYSTEM_CLOCK, Clock
 from models.config import ClipsConfig
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ class ClipRecorder:
         *,
         on_written: Callable[[ClipRequest, Path], object],
         is_open: Callable[[str], bool],
-        clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.config = config
         self.data_dir = data_dir
@@ -81,7 +81,7 @@ class ClipRecorder:
         self._stopping = False
         self._failing: set[str] = set()  # cameras whose last clip failed (logged once until one succeeds)
         self._thread = threading.Thread(target=self._run, name="event-clips", daemon=True)
-        self._next_prune = clock()
+        self._next_prune = clock.time()
 
     def request(self, *, incident_id: str, camera_id: str, rule: str, opened_at: float) -> None:
         """Ask for an incident's clip (quick: the analysis thread calls it). Ignored for a camera with no ring."""
@@ -157,7 +157,7 @@ class ClipRecorder:
 
     def prune(self, now: float | None = None) -> PruneResult:
         return prune_clips(
-            self.clip_dir, self.data_dir, self.config, self.is_open, self.clock() if now is None else now
+            self.clip_dir, self.data_dir, self.config, self.is_open, self.clock.time() if now is None else now
         )
 
     def _take_due(self, now: float) -> list[ClipRequest]:
@@ -172,13 +172,17 @@ class ClipRecorder:
             with self._cond:
                 if self._stopping:
                     break
-                wait = min(self._next_prune, self._pending[0].due if self._pending else float("inf")) - self.clock()
+                due = min(self._next_prune, self._pending[0].due if self._pending else float("inf"))
+                wait = due - self.clock.time()
                 if wait > 0:
+                    # Woken by a new request or stop(); the clock is looked at again at least every real second,
+                    # so a clock moved by a test (or stepped) is noticed without a wait on it.
                     self._cond.wait(min(wait, 1.0))
                     continue
-            self.write_due(self.clock())
-            if self.clock() >= self._next_prune:
-                self._next_prune = self.clock() + self.config.prune_interval_s
+            now = self.clock.time()
+            self.write_due(now)
+            if now >= self._next_prune:
+                self._next_prune = now + self.config.prune_interval_s
                 try:
                     result = self.prune()
                     if result.deleted:

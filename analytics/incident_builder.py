@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from analytics.events import Event, EventPhase
 from analytics.ground_plane import GroundPlane, MapPoint
@@ -94,7 +95,10 @@ class IncidentBuilder:
         return config.severity_bands if isinstance(config, RuleConfig) else None
 
 
-def _max(a: float | int | None, b: float | int | None):  # type: ignore[no-untyped-def]
+Number = TypeVar("Number", int, float)
+
+
+def _max(a: Number | None, b: Number | None) -> Number | None:
     if a is None:
         return b
     if b is None:

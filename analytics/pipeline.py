@@ -26,6 +26,7 @@ from analytics.rules.base import RuleState
 from analytics.tracking import make_tracker
 from ingest.frames import VideoFrame
 from ingest.health import CameraHealth
+from models.clock import SYSTEM_CLOCK, Clock
 from models.config import CameraConfig
 
 log = logging.getLogger(__name__)
@@ -197,7 +198,7 @@ class CameraRunner:
         feed: FrameFeed,
         sink: IncidentSink,
         *,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM_CLOCK,
         poll_s: float = 0.5,
         on_frame: Callable[[VideoFrame], None] | None = None,
         on_step: Callable[[CameraPipeline, VideoFrame | None, float], None] | None = None,
@@ -259,7 +260,7 @@ class CameraRunner:
             self._on_frame_failing = False
 
     def run_step(self, frame: VideoFrame | None) -> list[Event]:
-        now = self.clock()
+        now = self.clock.time()
         try:
             events = self.pipeline.step(frame, self.feed.health, now)
         except Exception:

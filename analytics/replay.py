@@ -48,6 +48,7 @@ from ingest.camera_stream import CameraStream, DropPolicy
 from ingest.frames import VideoFrame
 from ingest.health import CameraHealth, CameraState
 from ingest.sampling import FrameSampler
+from models.clock import SYSTEM_CLOCK, ManualClock, OffsetClock
 from models.config import CameraConfig, ServiceConfig, StreamConfig
 from models.incident import Incident
 from models.push import PushJournal
@@ -354,7 +355,7 @@ class ClipReplayer:
         prepared = self.prepare(plan)
         camera, info = prepared.camera, prepared.info
         cancel = cancel or threading.Event()
-        started = time.monotonic()
+        started = time.monotonic()  # how long the replay really took (reported), not the pinned clock's time
         sink = IncidentSink(
             IncidentBuilder(replay_config(self.config, plan.replay_camera_id, camera), is_test=True),
             self.journal,
@@ -368,7 +369,7 @@ class ClipReplayer:
         frames_dropped = 0
         try:
             with self._frames(plan, camera, cancel, notes) as (stream, frame_iter):
-                runner = CameraRunner(pipeline, stream, sink, clock=lambda: plan.epoch)
+                runner = CameraRunner(pipeline, stream, sink, clock=ManualClock(plan.epoch))  # pinned: never moved
                 for frame in frame_iter:
                     runner.run_step(frame)
                     last_timestamp = frame.timestamp
@@ -409,7 +410,7 @@ class ClipReplayer:
             drop_policy=DropPolicy.BLOCK,
             realtime=False,
             loop=False,
-            clock=lambda: plan.epoch,
+            clock=ManualClock(plan.epoch),  # pinned: a file's frames are stamped epoch + pts
         )
         stream.start()
         try:
@@ -422,7 +423,8 @@ class ClipReplayer:
 
     @staticmethod
     def _paced(stream: CameraStream, speed: float | None, cancel: threading.Event) -> Iterator[VideoFrame]:
-        """Every sampled frame in order; with `speed`, not before its pts (divided by speed) on the wall clock."""
+        """Every sampled frame in order; with `speed`, not before its pts (divided by speed) on the wall clock.
+        (Media pacing: real monotonic time, not the service's clock, which a replay pins to its epoch.)"""
         anchor: tuple[float, float] | None = None  # (monotonic time, pts) of the first frame
         while not cancel.is_set():
             frame = stream.next_frame(timeout=_POLL_S)
@@ -454,7 +456,7 @@ class ClipReplayer:
         loop_s = probe_clip(prepare_clip(plan.clip), camera.analysis_fps).duration_s
         server = LocalRtspServer()
         server.add_stream("replay", plan.clip)
-        feed_start = time.time()
+        clock = OffsetClock(SYSTEM_CLOCK, plan.epoch - SYSTEM_CLOCK.time())  # the relay's start is the epoch
         server.start()
         stream: CameraStream | None = None
         try:
@@ -470,7 +472,7 @@ class ClipReplayer:
                     stall_timeout_s=camera.stream.stall_timeout_s,
                 ),
                 drop_policy=DropPolicy.KEEP_NEWEST,
-                clock=lambda: plan.epoch + (time.time() - feed_start),
+                clock=clock,
             )
             stream.start()
             notes.append(f"served over RTSP, one {loop_s:.1f} s loop taken; frame times are ±0.3 s")
@@ -483,6 +485,7 @@ class ClipReplayer:
     @staticmethod
     def _one_loop(stream: CameraStream, epoch: float, loop_s: float, cancel: threading.Event) -> Iterator[VideoFrame]:
         take_loop: int | None = None
+        # a real RTSP server's loop: real seconds
         deadline = time.monotonic() + 3 * loop_s + _RTSP_READY_TIMEOUT_S
         while not cancel.is_set():
             if time.monotonic() > deadline:

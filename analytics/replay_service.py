@@ -19,14 +19,14 @@ import logging
 import math
 import queue
 import threading
-import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from analytics.detector import Detector
 from analytics.detector_backends import load_detectors
@@ -39,6 +39,7 @@ from analytics.replay import (
     probe_clip,
     replay_camera,
 )
+from models.clock import SYSTEM_CLOCK, Clock
 from models.config import ServiceConfig
 from models.push import PushJournal
 
@@ -102,7 +103,7 @@ class ReplayService:
         *,
         detectors: Mapping[str, Detector] | None = None,
         snapshot_dir: Path | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM_CLOCK,
         max_pending: int = MAX_PENDING,
     ) -> None:
         self.config = config
@@ -153,7 +154,7 @@ class ReplayService:
             camera_name=name,
             speed=speed,
             state=ReplayState.QUEUED,
-            submitted_at=_utc(self.clock()),
+            submitted_at=self.clock.now(),
             submitted_by=submitted_by,
             frames_total=info.analysed_frames,
         )
@@ -191,7 +192,7 @@ class ReplayService:
             self._cancels[job_id].set()
             if job.state is ReplayState.QUEUED:
                 job = self._jobs[job_id] = dataclasses.replace(
-                    job, state=ReplayState.CANCELLED, finished_at=_utc(self.clock())
+                    job, state=ReplayState.CANCELLED, finished_at=self.clock.now()
                 )
             return job
 
@@ -220,11 +221,11 @@ class ReplayService:
             except Exception as exc:  # a replay failing must not take the worker (or the service) down
                 if not isinstance(exc, ReplayInputError):
                     log.exception("replay %s failed", job_id)
-                self._update(job_id, state=ReplayState.FAILED, error=str(exc), finished_at=_utc(self.clock()))
+                self._update(job_id, state=ReplayState.FAILED, error=str(exc), finished_at=self.clock.now())
 
     def _run(self, job: ReplayJob, cancel: threading.Event) -> None:
-        epoch = float(math.floor(self.clock()))
-        self._update(job.id, state=ReplayState.RUNNING, epoch=epoch, started_at=_utc(self.clock()))
+        epoch = float(math.floor(self.clock.time()))
+        self._update(job.id, state=ReplayState.RUNNING, epoch=epoch, started_at=self.clock.now())
         plan = ReplayPlan(
             clip=job.clip, camera_id=job.camera_id, replay_camera_id=job.replay_camera_id,
             camera_name=job.camera_name, speed=job.speed, epoch=epoch,
@@ -238,7 +239,7 @@ class ReplayService:
 
         replay = replayer.run(plan, on_frame=on_frame, cancel=cancel)
         state = ReplayState.CANCELLED if replay.cancelled else ReplayState.DONE
-        self._update(job.id, state=state, finished_at=_utc(self.clock()))
+        self._update(job.id, state=state, finished_at=self.clock.now())
         log.info("replay %s %s: %d incidents", job.id, state.value, len(replay.incidents))
 
     def _detectors_for(self, plan: ReplayPlan) -> dict[str, Detector]:
@@ -249,9 +250,9 @@ class ReplayService:
             self._detectors.update(load_detectors(self.config.models, missing))
         return {name: self._detectors[name] for name in needed}
 
-    def _update(self, job_id: str, **changes: object) -> None:
+    def _update(self, job_id: str, **changes: Any) -> None:
         with self._lock:
-            self._jobs[job_id] = dataclasses.replace(self._jobs[job_id], **changes)  # type: ignore[arg-type]
+            self._jobs[job_id] = dataclasses.replace(self._jobs[job_id], **changes)
 
     def _forget_old(self) -> None:
         finished = [job_id for job_id, job in self._jobs.items() if job.state in FINISHED]
@@ -260,5 +261,3 @@ class ReplayService:
             self._cancels.pop(job_id, None)
 
 
-def _utc(timestamp: float) -> datetime:
-    return datetime.fromtimestamp(timestamp, UTC)

@@ -5,10 +5,8 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from analytics.clips import ClipRecorder
 from analytics.detector import Detector
@@ -24,6 +22,7 @@ from ingest.camera_stream import CameraStream
 from ingest.health import CameraHealth, CameraState
 from ingest.packet_ring import PacketRing
 from models import lifecycle
+from models.clock import SYSTEM_CLOCK, Clock
 from models.config import ServiceConfig
 from models.push import PushJournal, Subscriber
 from models.repositories.camera_status import CameraCounters
@@ -56,13 +55,14 @@ class AnalyticsService:
         journal: PushJournal,
         *,
         detectors: dict[str, Detector] | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM_CLOCK,
         counters_refresh_s: float = COUNTERS_REFRESH_S,
         on_inference: Callable[[str, str, float], None] | None = None,
         subscribe: Callable[[Subscriber], Callable[[], None]] | None = None,
     ) -> None:
         """`on_inference(camera_id, model, seconds)` is told how long each model took on each frame. `subscribe`
-        is the broker's: the cameras learn there that an incident of theirs was reported handled (video checks)."""
+        is the broker's: the cameras learn there that an incident of theirs was reported handled (video checks).
+        `clock` is the service's (models/clock.py): frame and incident times, clip and counter timing."""
         self.config = config
         self.journal = journal
         self.clock = clock
@@ -160,7 +160,7 @@ class AnalyticsService:
         Health changes are recorded and pushed as they happen (`camera.status`); between them the counters would
         stand still, so they are refreshed here, in the store only (one transaction for all cameras, no message):
         the camera wall reads them with `GET /cameras`."""
-        while not self._stop_counters.wait(self.counters_refresh_s):
+        while not self.clock.wait(self._stop_counters, self.counters_refresh_s):
             counters = []
             for camera_id, stream in self.streams.items():
                 health = stream.health
@@ -174,7 +174,7 @@ class AnalyticsService:
                     )
                 )  # fmt: skip
             try:
-                self.journal.store.cameras.refresh_counters(counters, datetime.fromtimestamp(self.clock(), UTC))
+                self.journal.store.cameras.refresh_counters(counters, self.clock.now())
             except Exception:
                 log.exception("could not refresh the camera counters; retrying in %.0f s", self.counters_refresh_s)
 

@@ -13,14 +13,13 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 
 from ingest.frames import VideoFrame
+from models.clock import SYSTEM_CLOCK, Clock
 
 THUMBNAIL_WIDTH = 320
 JPEG_QUALITY = 70
@@ -45,14 +44,14 @@ class CameraThumbnails:
         width: int = THUMBNAIL_WIDTH,
         quality: int = JPEG_QUALITY,
         every_s: float = WRITE_EVERY_S,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.directory = Path(directory)
         self.width = width
         self.quality = quality
         self.every_s = every_s
         self._clock = clock
-        self._written_at: dict[str, float] = {}  # camera id → clock() of its last write
+        self._written_at: dict[str, float] = {}  # camera id → clock.monotonic() of its last write
         self._sizes: dict[str, tuple[int, int]] = {}  # camera id → the frame size last written to its .size file
         self._lock = threading.Lock()
 
@@ -70,7 +69,7 @@ class CameraThumbnails:
     def offer(self, frame: VideoFrame) -> None:
         """A camera's pipeline analysed `frame`: write it as the camera's thumbnail unless one was written less than
         `every_s` ago."""
-        now = self._clock()
+        now = self._clock.monotonic()
         with self._lock:
             last = self._written_at.get(frame.camera_id)
             if last is not None and now - last < self.every_s:

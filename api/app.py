@@ -21,7 +21,7 @@ from analytics.line_counts import LineCounts
 from analytics.replay_service import ReplayService
 from analytics.service import AnalyticsService
 from analytics.thumbnails import CameraThumbnails
-from api.auth import Authenticator, Clock, utc_now
+from api.auth import Authenticator
 from api.delivery.worker import DeliveryWorker
 from api.deps import authenticate
 from api.errors import AUTHENTICATED, install_error_handlers
@@ -46,7 +46,9 @@ from api.routes import (
 )
 from api.routes import audit as audit_route
 from api.routes import metrics as metrics_route
+from api.state import AppState
 from models import accounts, audit
+from models.clock import SYSTEM_CLOCK, Clock
 from models.config import ServiceConfig
 from models.push import LocalBroker, Publisher, PushJournal, Subscriber
 from models.store import Store
@@ -70,7 +72,7 @@ def create_app(
     run_cameras: bool = True,
     detectors: dict[str, Detector] | None = None,
     broker: MessageBroker | None = None,
-    clock: Clock = utc_now,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> FastAPI:
     """`run_cameras=False` serves the API over the store only (e.g. an extra API replica).
 
@@ -79,16 +81,18 @@ def create_app(
     given the broker that the pipelines writing its store publish to (without one its websocket clients get the
     backlog from the store, then nothing).
 
-    `clock` is the service's time for closed-loop steps, deadlines and token expiry (tests inject their own).
+    `clock` is the service's one clock (models/clock.py): closed-loop steps, deadlines, token expiry, delivery
+    retries and polls, websocket heartbeats, the periodic jobs and the camera pipelines all read it and wait on it
+    (tests inject a ManualClock and advance it).
     """
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+    async def lifespan(_app: FastAPI) -> AsyncIterator[AppState]:
         store = Store(
             config.store.url.get_secret_value(), pool_size=config.store.pool_size, max_overflow=config.store.max_overflow
         )
         await asyncio.to_thread(store.migrate)
-        hub = WebsocketHub(asyncio.get_running_loop(), config.server.websocket_queue)
+        hub = WebsocketHub(asyncio.get_running_loop(), config.server.websocket_queue, clock)
         push_broker: MessageBroker = broker if broker is not None else LocalBroker()
         unsubscribe = push_broker.subscribe(hub.publish_threadsafe)
         analytics: AnalyticsService | None = None
@@ -96,7 +100,7 @@ def create_app(
         journal = PushJournal(store, push_broker)
         # Delivery starts before anything can write an incident change (a new endpoint begins with the next one);
         # it picks up whatever an earlier run left undelivered, and the broker wakes it for each new change.
-        delivery = DeliveryWorker(store, config.delivery)
+        delivery = DeliveryWorker(store, config.delivery, clock=clock)
         await delivery.start()
         unsubscribe_delivery = push_broker.subscribe(delivery.notify)
         authenticator = Authenticator(config.auth, clock, store)
@@ -107,12 +111,12 @@ def create_app(
 
         def flag_overdue() -> None:
             # the store remembers which were announced, so several API replicas announce each once
-            if flagged := journal.overdue(clock()):
+            if flagged := journal.overdue(clock.now()):
                 log.info("%d incident(s) overdue", len(flagged))
 
         def prune_push_log() -> None:
             # a websocket client resuming from before the removed messages is closed with 4410
-            if removed := store.push_log.prune(clock() - retention):
+            if removed := store.push_log.prune(clock.now() - retention):
                 log.info("push log: removed %d message(s) older than %s", removed, retention)
 
         throttle_window = timedelta(seconds=config.auth.login_throttle.window_s)
@@ -120,22 +124,22 @@ def create_app(
         audit_retention = timedelta(days=config.audit.retention_days)
 
         def prune_accounts() -> None:
-            now = clock()
+            now = clock.now()
             with store.database.side_transaction() as connection:
                 accounts.prune(connection, now=now, throttle_window=throttle_window)
                 if removed := audit.prune(connection, before=now - audit_retention):
                     log.info("audit log: removed %d event(s) older than %s", removed, audit_retention)
 
         periodic = [
-            asyncio.create_task(run_every(config.closed_loop.overdue_check_s, flag_overdue, "overdue check")),
-            asyncio.create_task(run_every(PRUNE_EVERY_S, prune_push_log, "push log pruning")),
-            asyncio.create_task(run_every(PRUNE_EVERY_S, delivery.prune, "outbox pruning")),
-            asyncio.create_task(run_every(PRUNE_EVERY_S, prune_accounts, "sessions, login counters, audit log")),
+            asyncio.create_task(run_every(config.closed_loop.overdue_check_s, flag_overdue, "overdue check", clock)),
+            asyncio.create_task(run_every(PRUNE_EVERY_S, prune_push_log, "push log pruning", clock)),
+            asyncio.create_task(run_every(PRUNE_EVERY_S, delivery.prune, "outbox pruning", clock)),
+            asyncio.create_task(run_every(PRUNE_EVERY_S, prune_accounts, "sessions, login counters, audit log", clock)),
         ]
         try:
             if run_cameras:
                 analytics = await asyncio.to_thread(
-                    AnalyticsService, config, journal, detectors=detectors, on_inference=metrics.observe_inference,
+                    AnalyticsService, config, journal, detectors=detectors, clock=clock, on_inference=metrics.observe_inference,
                     subscribe=push_broker.subscribe,
                 )  # fmt: skip
                 await asyncio.to_thread(analytics.start)
@@ -147,7 +151,9 @@ def create_app(
                 websocket_clients=lambda: hub.client_count,
             )
             # Replays (virtual test cameras) share the live cameras' models; others load on a replay's first use.
-            replay_service = ReplayService(config, journal, detectors=analytics.detectors if analytics else detectors)
+            replay_service = ReplayService(
+                config, journal, detectors=analytics.detectors if analytics else detectors, clock=clock
+            )
             yield {
                 "store": store,
                 "config": config,
@@ -158,9 +164,7 @@ def create_app(
                 "metrics": metrics,
                 "clock": clock,
                 "replays": replay_service,
-                # the camera wall's thumbnails, as the pipelines (here or on another node) wrote them to the data dir
                 "thumbnails": CameraThumbnails.in_data_dir(config.store.data_dir),
-                # the people-flow counts of camera lines, written by the pipelines to the data dir the same way
                 "line_counts": LineCounts.in_data_dir(config.store.data_dir),
             }
         finally:
@@ -242,12 +246,12 @@ def _set_pattern(schema: dict[str, Any], pattern: str) -> None:
         _set_pattern(option, pattern)
 
 
-async def run_every(interval_s: float, work: Callable[[], object], what: str) -> None:
-    """Run `work` in a worker thread at start, then every `interval_s`, until cancelled; a failure is logged and
-    tried again at the next turn. Several API replicas each running the same work is harmless."""
+async def run_every(interval_s: float, work: Callable[[], object], what: str, clock: Clock = SYSTEM_CLOCK) -> None:
+    """Run `work` in a worker thread at start, then every `interval_s` of `clock`'s time, until cancelled; a failure
+    is logged and tried again at the next turn. Several API replicas each running the same work is harmless."""
     while True:
         try:
             await asyncio.to_thread(work)
         except Exception:
             log.exception("%s failed; retrying in %.0f s", what, interval_s)
-        await asyncio.sleep(interval_s)
+        await clock.asleep(interval_s)

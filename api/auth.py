@@ -35,7 +35,6 @@ import hmac
 import math
 import secrets
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -46,6 +45,7 @@ from pwdlib.hashers.argon2 import Argon2Hasher
 
 from models import accounts
 from models.accounts import ThrottleEntry, ThrottleKind, ThrottlePolicy
+from models.clock import SYSTEM_CLOCK, Clock
 from models.config import AuthConfig
 from models.grid import is_in_subtree
 from models.lifecycle import Role
@@ -54,13 +54,6 @@ from models.store import Store
 TOKEN_ISSUER = "xueliang"
 TOKEN_AUDIENCE = "xueliang-api"
 TOKEN_ALGORITHM = "HS256"
-
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
 
 def password_hasher() -> PasswordHash:
     return PasswordHash((Argon2Hasher(),))
@@ -152,7 +145,7 @@ class Authenticator:
     """Checks credentials against `auth` from the config and, given a store, the accounts in it; issues,
     renews and revokes login tokens; throttles password guessing."""
 
-    def __init__(self, config: AuthConfig, clock: Clock = utc_now, store: Store | None = None) -> None:
+    def __init__(self, config: AuthConfig, clock: Clock = SYSTEM_CLOCK, store: Store | None = None) -> None:
         self._config = config
         self._clock = clock
         self._store = store
@@ -232,7 +225,7 @@ class Authenticator:
     def login(self, username: str, password: str, address: str | None = None) -> LoginResult:
         """Check a login attempt from `address` (the client's IP), throttled when a store is given; the caller
         cannot tell an unknown user from a wrong password."""
-        now = self._clock()
+        now = self._clock.now()
         throttled = self._store is not None and self._config.login_throttle.enabled
         locked: list[ThrottleEntry] = []
         if throttled:
@@ -264,7 +257,7 @@ class Authenticator:
     ) -> IssuedToken:
         """A token for the user: a new session, or (`sid`, `auth_time` given) a renewal of one. It never outlives
         its session (`auth.session_max_hours` after the password was checked)."""
-        now = now or self._clock()
+        now = now or self._clock.now()
         auth_time = auth_time or now
         session_end = auth_time + self.session_max
         expires = min(now + timedelta(minutes=self._config.token_ttl_minutes), session_end)
@@ -310,7 +303,7 @@ class Authenticator:
         if not isinstance(subject, str) or not isinstance(sid, str):
             return None
         assert isinstance(exp, int | float) and isinstance(iat, int | float) and isinstance(auth_time, int | float)
-        if check_expiry and exp <= self._clock().timestamp():
+        if check_expiry and exp <= self._clock.now().timestamp():
             return None
         if self._store is not None:
             with self._store.database.engine.connect() as connection:
@@ -337,7 +330,7 @@ class Authenticator:
         verified = self.verify(token)
         if verified is None:
             return None
-        now = self._clock()
+        now = self._clock.now()
         if now >= verified.auth_time + self.session_max:
             return None
         return self.issue(verified.principal, now, sid=verified.sid, auth_time=verified.auth_time)
@@ -351,7 +344,7 @@ class Authenticator:
         # The row may go once no token of the session could be valid any more.
         forget_after = verified.auth_time + self.session_max + timedelta(minutes=1)
         with self._store.database.side_transaction() as connection:
-            accounts.revoke_session(connection, verified.sid, now=self._clock(), forget_after=forget_after)
+            accounts.revoke_session(connection, verified.sid, now=self._clock.now(), forget_after=forget_after)
         return verified
 
     def from_api_key(self, key: str) -> Principal | None:

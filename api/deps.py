@@ -1,4 +1,5 @@
-"""Shared dependencies, taken from the lifespan state (no module globals), and who is calling (api/auth.py)."""
+"""Shared dependencies, taken from the typed lifespan state (api/state.py; no module globals), and who is calling
+(api/auth.py)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,16 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, Security, WebSocket
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
+from starlette.requests import HTTPConnection
 
 from analytics.line_counts import LineCounts
+from analytics.replay_service import ReplayService
 from analytics.thumbnails import CameraThumbnails
-from api.auth import Authenticator, Clock, Principal
+from api.auth import Authenticator, Principal
 from api.hub import WebsocketHub
 from api.metrics import ServiceMetrics
+from api.state import app_state
+from models.clock import Clock
 from models.config import ServiceConfig
 from models.grid import GridTree
 from models.lifecycle import WRITING_ROLES, Role
@@ -22,41 +27,52 @@ from models.push import PushJournal
 from models.store import Store
 
 
-def _store(request: Request) -> Store:
-    return request.state.store  # type: ignore[no-any-return]
+def _store(connection: HTTPConnection) -> Store:
+    return app_state(connection)["store"]
 
 
-def _config(request: Request) -> ServiceConfig:
-    return request.state.config  # type: ignore[no-any-return]
+def _config(connection: HTTPConnection) -> ServiceConfig:
+    return app_state(connection)["config"]
 
 
-def _grid_tree(request: Request) -> GridTree:
-    return request.state.grid_tree  # type: ignore[no-any-return]
+def _grid_tree(connection: HTTPConnection) -> GridTree:
+    return app_state(connection)["grid_tree"]
 
 
-def _journal(request: Request) -> PushJournal:
-    return request.state.journal  # type: ignore[no-any-return]
+def _journal(connection: HTTPConnection) -> PushJournal:
+    return app_state(connection)["journal"]
 
 
-def _authenticator(request: Request) -> Authenticator:
-    return request.state.authenticator  # type: ignore[no-any-return]
+def _authenticator(connection: HTTPConnection) -> Authenticator:
+    return app_state(connection)["authenticator"]
 
 
-def _thumbnails(request: Request) -> CameraThumbnails:
-    return request.state.thumbnails  # type: ignore[no-any-return]
+def _thumbnails(connection: HTTPConnection) -> CameraThumbnails:
+    return app_state(connection)["thumbnails"]
 
 
-def _metrics(request: Request) -> ServiceMetrics:
-    return request.state.metrics  # type: ignore[no-any-return]
+def _metrics(connection: HTTPConnection) -> ServiceMetrics:
+    return app_state(connection)["metrics"]
 
 
-def _line_counts(request: Request) -> LineCounts:
-    return request.state.line_counts  # type: ignore[no-any-return]
+def _line_counts(connection: HTTPConnection) -> LineCounts:
+    return app_state(connection)["line_counts"]
 
 
-def _now(request: Request) -> datetime:
-    clock: Clock = request.state.clock
-    return clock()
+def _replays(connection: HTTPConnection) -> ReplayService:
+    return app_state(connection)["replays"]
+
+
+def _hub(connection: HTTPConnection) -> WebsocketHub:
+    return app_state(connection)["hub"]
+
+
+def _clock(connection: HTTPConnection) -> Clock:
+    return app_state(connection)["clock"]
+
+
+def _now(clock: Annotated[Clock, Depends(_clock)]) -> datetime:
+    return clock.now()
 
 
 StoreDep = Annotated[Store, Depends(_store)]
@@ -64,10 +80,12 @@ ConfigDep = Annotated[ServiceConfig, Depends(_config)]
 GridTreeDep = Annotated[GridTree, Depends(_grid_tree)]
 JournalDep = Annotated[PushJournal, Depends(_journal)]
 AuthenticatorDep = Annotated[Authenticator, Depends(_authenticator)]
+ClockDep = Annotated[Clock, Depends(_clock)]
 NowDep = Annotated[datetime, Depends(_now)]
 ThumbnailsDep = Annotated[CameraThumbnails, Depends(_thumbnails)]
 MetricsDep = Annotated[ServiceMetrics, Depends(_metrics)]
 LineCountsDep = Annotated[LineCounts, Depends(_line_counts)]
+ReplaysDep = Annotated[ReplayService, Depends(_replays)]
 
 bearer_token = OAuth2PasswordBearer(
     tokenUrl="/auth/token", auto_error=False, description="A user's token from POST /auth/token."
@@ -126,22 +144,6 @@ AddressDep = Annotated[str | None, Depends(client_address)]
 BearerDep = Annotated[str | None, Security(bearer_token)]
 
 
-def ws_store(websocket: WebSocket) -> Store:
-    return websocket.state.store  # type: ignore[no-any-return]
-
-
-def ws_hub(websocket: WebSocket) -> WebsocketHub:
-    return websocket.state.hub  # type: ignore[no-any-return]
-
-
-def ws_grid_tree(websocket: WebSocket) -> GridTree:
-    return websocket.state.grid_tree  # type: ignore[no-any-return]
-
-
-def ws_config(websocket: WebSocket) -> ServiceConfig:
-    return websocket.state.config  # type: ignore[no-any-return]
-
-
 @dataclass(frozen=True)
 class WsCaller:
     """The websocket caller, and how to tell later whether its credentials still hold (a revoked key, a login
@@ -155,7 +157,7 @@ def ws_principal(websocket: WebSocket) -> WsCaller | None:
     """The websocket caller: `X-API-Key` or `Authorization: Bearer` headers, or (for browsers, which cannot set
     headers on a websocket) the `api_key` or `access_token` query parameters. None when there are none or they
     are not valid; the route then closes the connection before accepting it."""
-    authenticator: Authenticator = websocket.state.authenticator
+    authenticator = app_state(websocket)["authenticator"]
     headers, params = websocket.headers, websocket.query_params
     api_key = headers.get("x-api-key") or params.get("api_key")
     if api_key:
@@ -171,8 +173,10 @@ def ws_principal(websocket: WebSocket) -> WsCaller | None:
     return WsCaller(principal, lambda: authenticator.verify(token, check_expiry=False) is not None)
 
 
-WsStoreDep = Annotated[Store, Depends(ws_store)]
-WsHubDep = Annotated[WebsocketHub, Depends(ws_hub)]
-WsGridTreeDep = Annotated[GridTree, Depends(ws_grid_tree)]
-WsConfigDep = Annotated[ServiceConfig, Depends(ws_config)]
+# The state's getters take an HTTPConnection, so the same aliases serve websockets; these names say where.
+WsStoreDep = StoreDep
+WsHubDep = Annotated[WebsocketHub, Depends(_hub)]
+WsGridTreeDep = GridTreeDep
+WsConfigDep = ConfigDep
+WsClockDep = ClockDep
 WsPrincipalDep = Annotated[WsCaller | None, Depends(ws_principal)]

@@ -105,7 +105,8 @@ def validation_items(raw: Sequence[Any]) -> list[dict[str, Any]]:
         loc = [part if isinstance(part, int) else str(part) for part in error.get("loc", ())]
         msg = str(error.get("msg", "")).removeprefix("Value error, ")  # pydantic's prefix for a validator's own
         items.append({"loc": loc, "msg": msg, "type": str(error.get("type", "value_error"))})
-    return encodable(items)  # type: ignore[no-any-return]
+    encoded: list[dict[str, Any]] = encodable(items)
+    return encoded
 
 
 async def _validation_error(_request: Request, error: Exception) -> JSONResponse:

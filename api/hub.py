@@ -15,6 +15,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
+from models.clock import SYSTEM_CLOCK, Clock, Timer
 from models.incident import PushMessage
 
 log = logging.getLogger(__name__)
@@ -70,8 +71,9 @@ class Client:
     sent), so the bound is on everything the client is behind by: `queue_size` waiting plus the one in the send.
     """
 
-    def __init__(self, subscription: Subscription, queue_size: int = 1000) -> None:
+    def __init__(self, subscription: Subscription, queue_size: int = 1000, clock: Clock = SYSTEM_CLOCK) -> None:
         self.subscription = subscription
+        self.clock = clock
         self.queue_size = queue_size
         self.pending: deque[Outgoing] = deque()
         self.overflowed = False
@@ -80,7 +82,7 @@ class Client:
         # The heartbeat timer is armed lazily: a timer per wait (created, then cancelled by the next message) cost
         # more than the rest of a delivery's wake-up; this one fires at most once per quiet interval.
         self._quiet_until = 0.0
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: Timer | None = None
 
     def offer(self, outgoing: Outgoing) -> None:
         """Queue a message (event loop only). On overflow, stop queueing and wake the sender to close."""
@@ -109,15 +111,15 @@ class Client:
             waiter.set_result(value)
 
     async def wait(self, timeout: float) -> bool:
-        """Until something is queued, the queue overflowed or the client closed (True), or `timeout` s (False)."""
+        """Until something is queued, the queue overflowed or the client closed (True), or `timeout` s of the
+        clock's time (False)."""
         if self.pending or self.overflowed or self.closed:
             return True
-        loop = asyncio.get_running_loop()
-        self._quiet_until = loop.time() + timeout
-        waiter: asyncio.Future[bool] = loop.create_future()
+        self._quiet_until = self.clock.monotonic() + timeout
+        waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._waiter = waiter
         if self._timer is None:
-            self._timer = loop.call_at(self._quiet_until, self._quiet_check)
+            self._timer = self.clock.call_later(timeout, self._quiet_check)
         try:
             return await waiter
         finally:
@@ -128,17 +130,21 @@ class Client:
         waiter = self._waiter
         if waiter is None or waiter.done():
             return  # not waiting: the next wait arms the timer again
-        loop = waiter.get_loop()
-        if loop.time() + 0.001 >= self._quiet_until:  # timers may fire up to a clock tick early
+        left = self._quiet_until - self.clock.monotonic()
+        if left <= 0.001:  # timers may fire up to a clock tick early
             waiter.set_result(False)
         else:  # a later wait began meanwhile: its own interval
-            self._timer = loop.call_at(self._quiet_until, self._quiet_check)
+            self._timer = self.clock.call_later(left, self._quiet_check)
 
 
 class WebsocketHub:
-    def __init__(self, loop: asyncio.AbstractEventLoop, queue_size: int = 1000) -> None:
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, queue_size: int = 1000, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
+        """`clock`: what the clients' heartbeat intervals are measured on."""
         self.loop = loop
         self.queue_size = queue_size
+        self.clock = clock
         # clients grouped by subscription: each distinct filter is evaluated once per message, not once per client
         self._by_subscription: dict[Subscription, set[Client]] = {}
 
@@ -148,7 +154,7 @@ class WebsocketHub:
         return sum(len(group) for group in self._by_subscription.values())
 
     def add(self, subscription: Subscription) -> Client:
-        client = Client(subscription, self.queue_size)
+        client = Client(subscription, self.queue_size, self.clock)
         self._by_subscription.setdefault(subscription, set()).add(client)
         return client
 

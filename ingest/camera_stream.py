@@ -48,6 +48,7 @@ from ingest.sources import (
     SourceError,
     server_accepts_connections,
 )
+from models.clock import SYSTEM_CLOCK, Clock
 from models.config import StreamConfig
 
 logger = logging.getLogger(__name__)
@@ -117,10 +118,12 @@ class NewestFrameSlot:
 class CameraStream:
     """The supervisor of one camera: see the module docstring.
 
-    Timestamps: a live stream stamps each frame with `clock()` when it is decoded; a file stamps it
-    with the clock at `start()` plus its pts, so replays are deterministic. Timeouts and stall
-    detection use the monotonic clock. `on_health` is called from ingest threads on every state change
-    (never per frame), one call at a time, in order; keep it quick and do not call `stop()` from it.
+    Timestamps: a live stream stamps each frame with `clock.time()` when it is decoded; a file stamps
+    it with the clock at `start()` plus its pts, so replays are deterministic. Timeouts and stall
+    detection use the real monotonic clock (`time.monotonic`), not `clock`: they time a real socket
+    and decoder, which a test clock standing still must not stall or hurry. `on_health` is called
+    from ingest threads on every state change (never per frame), one call at a time, in order; keep it
+    quick and do not call `stop()` from it.
     `source_factory` replaces the PyAV source (another decoder, or an in-memory source in tests).
     `stream` is the camera's connection and health timing as configured (`CameraConfig.stream`): transport,
     open/read/stall timeouts, reconnect backoff; its defaults when not given.
@@ -137,7 +140,7 @@ class CameraStream:
         realtime: bool = True,
         loop: bool = False,
         on_health: Callable[[CameraHealth], None] | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM_CLOCK,
         source_factory: Callable[[], FrameSource] | None = None,
         max_keyframe_interval_s: float = DEFAULT_MAX_KEYFRAME_INTERVAL_S,
         packet_ring: PacketRing | None = None,
@@ -166,7 +169,7 @@ class CameraStream:
         self._lock = threading.Lock()  # guards the fields below
         self._notify_lock = threading.RLock()  # one state change (and its callback) at a time
         self._state = CameraState.OFFLINE
-        self._since = clock()
+        self._since = clock.time()
         self._last_error: str | None = "not started"
         self._reconnect_attempt = 0
         self._frames_decoded = 0
@@ -176,7 +179,7 @@ class CameraStream:
         self._waiting_for_consumer = False
         self._finished = False
         self._stopped = False
-        self._start_clock = clock()  # set again by start(): file timestamps are start clock + pts
+        self._start_clock = clock.time()  # set again by start(): file timestamps are start clock + pts
 
     # -- public ------------------------------------------------------------------------------------
 
@@ -187,7 +190,7 @@ class CameraStream:
         name = f"ingest-{self.camera_id}"
         self._decode_thread = threading.Thread(target=self._run, name=f"{name}-decode", daemon=True)
         self._watchdog_thread = threading.Thread(target=self._watch, name=f"{name}-watchdog", daemon=True)
-        self._start_clock = self._clock()
+        self._start_clock = self._clock.time()
         self._decode_thread.start()
         self._watchdog_thread.start()
 
@@ -338,7 +341,7 @@ class CameraStream:
         for decoded in source.read():
             if self._stop.is_set():
                 return
-            timestamp = self._clock() if live else self._start_clock + (decoded.pts or 0.0)
+            timestamp = self._clock.time() if live else self._start_clock + (decoded.pts or 0.0)
             with self._lock:
                 frame_id = self._frames_decoded
                 self._frames_decoded += 1
@@ -452,7 +455,7 @@ class CameraStream:
                 if state is self._state and error == self._last_error:
                     return
                 self._state = state
-                self._since = self._clock()
+                self._since = self._clock.time()
                 self._last_error = None if state is CameraState.ONLINE else error
                 if state is CameraState.ONLINE:
                     self._reconnect_attempt = 0

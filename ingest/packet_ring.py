@@ -26,14 +26,14 @@ import io
 import os
 import tempfile
 import threading
-import time
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
 import av
+
+from models.clock import SYSTEM_CLOCK, Clock
 
 # Per packet beyond its payload: the bytes object, the dataclass and the deque slot (bench/clips: ~350 bytes).
 PACKET_OVERHEAD_BYTES = 350
@@ -79,7 +79,7 @@ class ClipPackets:
 class PacketRing:
     """See the module docstring. `add` is called by the decode thread; `clip` and the sizes from any thread."""
 
-    def __init__(self, *, max_seconds: float, max_bytes: int, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, *, max_seconds: float, max_bytes: int, clock: Clock = SYSTEM_CLOCK) -> None:
         if max_seconds <= 0 or max_bytes <= 0:
             raise ValueError("a packet ring needs a positive max_seconds and max_bytes")
         self.max_seconds = max_seconds
@@ -111,7 +111,7 @@ class PacketRing:
             duration=packet.duration or None,
             time_base=packet.time_base,
             keyframe=keyframe,
-            at=self._clock(),
+            at=self._clock.time(),
             stream_format=self._format,
         )
         with self._lock:

@@ -85,6 +85,7 @@ def verify_signature(
     if len(timestamps) != 1 or not timestamps[0].isascii() or not timestamps[0].isdigit() or not signatures:
         return False
     timestamp = int(timestamps[0])
+    # the receiver's side: its own wall clock unless told (a test passes its clock's time)
     if abs((time.time() if now is None else now) - timestamp) > tolerance_s:
         return False
     expected = hmac.new(

@@ -10,9 +10,8 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import backoff
@@ -28,6 +27,7 @@ from api.delivery.wire_format import (
     sign,
 )
 from ingest.redact import redact_text, url_secrets
+from models.clock import SYSTEM_CLOCK, Clock
 from models.config import DeliveryConfig, DeliveryEndpointConfig
 from models.incident import PushMessage
 from models.store import Store
@@ -70,8 +70,9 @@ class DeliveryWorker:
         store: Store,
         config: DeliveryConfig,
         *,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
+        """`clock`: the service's time for claims, retries and signatures, and what the poll waits on."""
         self.config = config
         self._endpoints = [
             _EndpointWorker(name, endpoint, config, store, clock)
@@ -85,7 +86,7 @@ class DeliveryWorker:
     def prune(self) -> int:
         """Remove the outbox's changes that are done with and older than `retain_delivered_days` (the app runs this
         at start, then hourly)."""
-        before = datetime.fromtimestamp(self._clock(), UTC) - timedelta(days=self.config.retain_delivered_days)
+        before = self._clock.now() - timedelta(days=self.config.retain_delivered_days)
         with self._store.database.side_transaction() as connection:
             removed = outbox.prune(connection, endpoints=list(self.config.endpoints), before=before)
         if removed:
@@ -142,7 +143,7 @@ class _EndpointWorker:
         config: DeliveryEndpointConfig,
         delivery: DeliveryConfig,
         store: Store,
-        clock: Callable[[], float],
+        clock: Clock,
     ) -> None:
         self.name = name
         self.config = config
@@ -160,7 +161,7 @@ class _EndpointWorker:
         self._redactions = [config.url, *url_secrets(config.url), self._secret]
 
     def _now(self) -> datetime:
-        return datetime.fromtimestamp(self.clock(), UTC)
+        return self.clock.now()
 
     async def run(self) -> None:
         async with httpx.AsyncClient(
@@ -190,13 +191,13 @@ class _EndpointWorker:
                                 "delivery to %s: the store failed; trying again every poll", self.name
                             )
                     waiter = asyncio.create_task(self.wake.wait())
+                    poll = asyncio.create_task(self.clock.asleep(self.poll_s))
                     done, _ = await asyncio.wait(
-                        {waiter, *self.in_flight.values()},
-                        timeout=self.poll_s,
-                        return_when=asyncio.FIRST_COMPLETED,
+                        {waiter, poll, *self.in_flight.values()}, return_when=asyncio.FIRST_COMPLETED
                     )
-                    admit = waiter in done or not done
+                    admit = waiter in done or poll in done
                     waiter.cancel()
+                    poll.cancel()
                     self._forget_finished()
             finally:
                 await self._wind_down()
@@ -257,12 +258,13 @@ class _EndpointWorker:
         body = encode_event(cloud_event(claimed.event, self.deployment))
         headers = {
             "Content-Type": EVENT_CONTENT_TYPE,
-            SIGNATURE_HEADER: sign(self._secret, body, int(self.clock())),
+            SIGNATURE_HEADER: sign(self._secret, body, int(self.clock.time())),
             "User-Agent": USER_AGENT,
         }
         status: int | None = None
         retry_after: float | None = None
         try:
+            # a real socket's timeout: real seconds, whatever the service's clock
             async with asyncio.timeout(self.config.timeout_s):
                 response = await client.post(self.config.url, content=body, headers=headers)
             status = response.status_code

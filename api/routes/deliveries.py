@@ -5,7 +5,7 @@ Never shows an endpoint's URL or secret: endpoints are named.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
@@ -15,7 +15,7 @@ from api import audit
 from api.delivery import admin
 from api.delivery.outbox import Delivery, DeliveryState, NotDeadError
 from api.delivery.wire_format import event_type
-from api.deps import AddressDep, ConfigDep, PrincipalDep, StoreDep
+from api.deps import AddressDep, ConfigDep, NowDep, PrincipalDep, StoreDep
 from api.errors import errors
 from models.audit import AuditAction
 from models.lifecycle import Role
@@ -139,6 +139,7 @@ def redeliver(
     config: ConfigDep,
     principal: PrincipalDep,
     address: AddressDep,
+    now: NowDep,
     delivery_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
 ) -> DeliveryOut:
     """Send a dead letter again, as a fresh series of attempts, within the worker's poll interval; the later
@@ -149,8 +150,8 @@ def redeliver(
     if existing.endpoint not in config.delivery.endpoints:
         raise HTTPException(409, f"endpoint {existing.endpoint!r} is no longer configured")
     try:
-        # Wall time, as the delivery worker's: the app's clock may be a test's frozen one.
-        redelivered = admin.redeliver(store, delivery_id, datetime.now(UTC))
+        # The service's clock, as the delivery worker's: due at once for the worker's next poll.
+        redelivered = admin.redeliver(store, delivery_id, now)
     except NotDeadError as error:
         raise HTTPException(409, str(error)) from None
     if redelivered is None:  # pragma: no cover - deleted in between
@@ -158,7 +159,7 @@ def redeliver(
     audit.record(
         store,
         AuditAction.REDELIVERY,
-        at=datetime.now(UTC),
+        at=now,
         by=principal,
         target=str(delivery_id),
         address=address,

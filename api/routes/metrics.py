@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response, Security
+from fastapi import APIRouter, Depends, HTTPException, Response, Security
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from api.deps import UNAUTHENTICATED, AuthenticatorDep, ConfigDep, api_key_header, bearer_token
-from api.metrics import ServiceMetrics
+from api.deps import UNAUTHENTICATED, AuthenticatorDep, ConfigDep, MetricsDep, api_key_header, bearer_token
 from api.schemas import ErrorOut
 from models.lifecycle import Role
 
@@ -52,7 +51,6 @@ def may_scrape(
         404: {"model": ErrorOut, "description": "Metrics are off (server.metrics: off)"},
     },
 )
-def metrics(request: Request) -> Response:
+def metrics(service_metrics: MetricsDep) -> Response:
     """The service's metrics in the Prometheus text format."""
-    service_metrics: ServiceMetrics = request.state.metrics
     return Response(generate_latest(service_metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -9,13 +9,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, Field
 
 from analytics.replay import ReplayInputError, parse_speed
 from analytics.replay_service import ReplayJob, ReplayQueueFullError, ReplayService
 from api.auth import Principal
-from api.deps import ConfigDep, PrincipalDep, StoreDep
+from api.deps import ConfigDep, PrincipalDep, ReplaysDep, StoreDep
 from api.errors import WITH_BODY, errors, invalid
 from api.schemas import IncidentOut, InputModel
 from models.lifecycle import Role
@@ -26,13 +26,6 @@ router = APIRouter(prefix="/replays", tags=["replays"])
 
 SUBMITTING_ROLES = frozenset({Role.ADMIN, Role.OPERATOR})
 UNKNOWN_REPLAY = errors(404, described={404: "Unknown replay, or one of a camera outside the caller's grid subtree"})
-
-
-def _replays(request: Request) -> ReplayService:
-    return request.state.replays  # type: ignore[no-any-return]
-
-
-ReplaysDep = Annotated[ReplayService, Depends(_replays)]
 
 
 def require_submitter(principal: PrincipalDep) -> Principal:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -32,8 +31,9 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from api.auth import OutsideScope
-from api.deps import WsConfigDep, WsGridTreeDep, WsHubDep, WsPrincipalDep, WsStoreDep
+from api.deps import WsClockDep, WsConfigDep, WsGridTreeDep, WsHubDep, WsPrincipalDep, WsStoreDep
 from api.hub import CLOSE_TOO_SLOW, Client, Subscription, encode, message_text
+from models.clock import Clock
 from models.incident import PushMessage
 from models.store import Store
 
@@ -55,6 +55,7 @@ async def live(
     tree: WsGridTreeDep,
     config: WsConfigDep,
     caller: WsPrincipalDep,
+    clock: WsClockDep,
 ) -> None:
     if caller is None:
         await _refuse(websocket, CLOSE_UNAUTHENTICATED, "not authenticated")
@@ -99,7 +100,9 @@ async def live(
         receiver = asyncio.create_task(_drain_incoming(websocket))
         receiver.add_done_callback(lambda _: client.close())  # the client went away: wake the sender to stop
         try:
-            await _send_live(websocket, client, last_sent, config.server.websocket_heartbeat_s, caller.still_valid)
+            await _send_live(
+                websocket, client, last_sent, config.server.websocket_heartbeat_s, caller.still_valid, clock
+            )
         finally:
             receiver.cancel()
     except (WebSocketDisconnect, RuntimeError):
@@ -117,7 +120,12 @@ async def _refuse(websocket: WebSocket, code: int, reason: str) -> None:
 
 
 async def _send_live(
-    websocket: WebSocket, client: Client, last_sent: int, heartbeat_s: float, still_valid: Callable[[], bool]
+    websocket: WebSocket,
+    client: Client,
+    last_sent: int,
+    heartbeat_s: float,
+    still_valid: Callable[[], bool],
+    clock: Clock,
 ) -> None:
     """The client's one sender: wait until something is queued, then send everything queued, each message's
     pre-encoded text as is (no task, dict or JSON encoding per message). Returns when the client has gone.
@@ -125,15 +133,15 @@ async def _send_live(
     Every heartbeat interval it checks that the caller's credentials still hold (one store read) and closes with
     4401 once they do not: a logout, a password reset, a disabled user or a revoked key ends open connections too."""
     pending = client.pending
-    checked = time.monotonic()
+    checked = clock.monotonic()
     while True:
-        if time.monotonic() - checked >= heartbeat_s:
-            checked = time.monotonic()
+        if clock.monotonic() - checked >= heartbeat_s:
+            checked = clock.monotonic()
             if not await asyncio.to_thread(still_valid):
                 await websocket.close(CLOSE_UNAUTHENTICATED, "credentials no longer valid: log in again")
                 return
         if not await client.wait(heartbeat_s):  # quiet for a heartbeat interval: show the link is alive
-            await websocket.send_text(encode(heartbeat_json(last_sent)))
+            await websocket.send_text(encode(heartbeat_json(last_sent, clock.now())))
             continue
         sent = 0
         while pending and not client.overflowed and not client.closed:
@@ -152,9 +160,9 @@ async def _send_live(
             return
 
 
-def heartbeat_json(last_seq: int) -> dict[str, Any]:
+def heartbeat_json(last_seq: int, at: datetime) -> dict[str, Any]:
     """A heartbeat: `seq` is the last seq this client was sent (resume with `after=` it); it takes no seq itself."""
-    return {"type": "heartbeat", "seq": last_seq, "at": datetime.now(UTC).isoformat().replace("+00:00", "Z")}
+    return {"type": "heartbeat", "seq": last_seq, "at": at.astimezone(UTC).isoformat().replace("+00:00", "Z")}
 
 
 async def _send_backlog(

@@ -25,6 +25,7 @@ import av
 from ingest.demo.footage import calm_then_fire_clip, pedestrian_clip
 from ingest.packet_ring import PacketRing
 from ingest.rtsp_server import prepare_clip
+from models.clock import ManualClock
 
 ASSETS = Path(__file__).resolve().parents[3] / "shared" / "assets" / "clips"
 
@@ -42,20 +43,20 @@ def footages() -> dict[str, Path]:
 
 
 def run_once(path: Path, window_s: float, extra_s: float) -> dict[str, float]:
-    now = [0.0]
+    clock = ManualClock(0.0)  # each packet arrives at its pts
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
-    ring = PacketRing(max_seconds=window_s, max_bytes=2**31, clock=lambda: now[0])
+    ring = PacketRing(max_seconds=window_s, max_bytes=2**31, clock=clock)
     fed_bytes, offset, packets = 0, 0.0, 0
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
-        while now[0] < window_s + extra_s:
+        while clock.time() < window_s + extra_s:
             last = 0.0
             for packet in container.demux(stream):
                 if not packet.size or packet.pts is None:
                     continue
                 last = float(packet.pts * packet.time_base)
-                now[0] = offset + last
+                clock.set(offset + last)
                 fed_bytes += packet.size
                 packets += 1
                 ring.add(packet, stream)
@@ -66,7 +67,7 @@ def run_once(path: Path, window_s: float, extra_s: float) -> dict[str, float]:
     clip = ring.clip(0, float("inf"))
     held_packets = len(clip.packets) if clip else 0
     payload = sum(len(p.data) for p in clip.packets) if clip else 0
-    bitrate = fed_bytes / now[0]
+    bitrate = fed_bytes / clock.time()
     return {
         "held_bytes": ring.held_bytes,
         "heap_bytes": held_heap,

@@ -20,7 +20,8 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from bench.speed.common import machine, median, table, write_results
-from tests.api.access import FakeClock, api_key, bearer
+from models.clock import ManualClock
+from tests.api.access import api_key, bearer
 from tests.api.camera_feed import T0, demo_config
 
 REQUESTS, ROUNDS = 200, 7
@@ -29,7 +30,7 @@ REQUESTS, ROUNDS = 200, 7
 def main() -> None:
     started = os.getloadavg()
     config = demo_config(Path(tempfile.mkdtemp()))
-    with TestClient(create_app(config, run_cameras=False, clock=FakeClock(T0))) as client:
+    with TestClient(create_app(config, run_cameras=False, clock=ManualClock(T0))) as client:
         token = bearer(config, "admin", T0)
         key = client.post("/api-keys", headers=token, json={"name": "bench", "role": "admin"}).json()["key"]
         kinds = {

@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from models.clock import SYSTEM_CLOCK, Clock
 from models.incident import PushMessage
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ class SeqOrderedFeed:
         after: int = 0,
         gap_wait_s: float = DEFAULT_GAP_WAIT_S,
         max_held: int = MAX_HELD,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         if gap_wait_s < 0:
             raise ValueError(f"gap_wait_s must be >= 0, got {gap_wait_s}")
@@ -98,7 +98,7 @@ class SeqOrderedFeed:
             self._held[message.seq] = message
             self._release_consecutive()
             if self._held and self._gap_since is None:
-                self._gap_since = self._clock()
+                self._gap_since = self._clock.monotonic()
             if len(self._held) > self._max_held:
                 self._read_gap()
 
@@ -106,7 +106,7 @@ class SeqOrderedFeed:
         """Call often (the broker's reader does, between reads): fills a gap from the store once it waited long
         enough."""
         with self._lock:
-            if self._gap_since is not None and self._clock() - self._gap_since >= self._gap_wait_s:
+            if self._gap_since is not None and self._clock.monotonic() - self._gap_since >= self._gap_wait_s:
                 self._read_gap()
 
     def catch_up(self) -> None:
@@ -154,7 +154,7 @@ class SeqOrderedFeed:
         if not self._held:
             self._gap_since = None
         elif self._gap_since is None:
-            self._gap_since = self._clock()
+            self._gap_since = self._clock.monotonic()
 
     def _hand_over(self, message: PushMessage) -> None:
         self._last = message.seq

@@ -13,6 +13,7 @@ from analytics.events import EventPhase, Observation
 from analytics.rules.camera_tamper import CameraTamperRule
 from analytics.rules.harness import RuleHarness
 from ingest.frames import VideoFrame
+from models.clock import ManualClock
 from models.config import CameraTamperRuleConfig
 from tests.analytics.helpers import HEIGHT, WIDTH, online
 
@@ -190,7 +191,7 @@ def test_a_frozen_picture_is_not_hidden_by_still_scene_gating(tmp_path):
     config = camera(MotionConfig(still_decode="keyframes"), fire_smoke={}, camera_tamper={"dwell_s": 4, "freeze_probe_s": 5})
     pipeline = CameraPipeline("cam", config, {"fire_smoke": detector})
     stream = CameraStream("cam", str(path), analysis_fps=2.0, drop_policy=DropPolicy.BLOCK, realtime=False,
-                          clock=lambda: 0.0)  # fmt: skip
+                          clock=ManualClock(0.0))  # fmt: skip
     sink = ListSink()
     runner = CameraRunner(pipeline, stream, sink)  # type: ignore[arg-type]
     stream.start()

@@ -17,6 +17,7 @@ from ingest.camera_stream import CameraStream, DropPolicy
 from ingest.demo.footage import fire_clip, pedestrian_clip
 from ingest.frames import VideoFrame
 from ingest.sampling import sampled_frames
+from models.clock import ManualClock
 from models.config import CameraConfig, MotionConfig
 from tests.analytics.helpers import ListSink, detections, online, people
 from tests.conftest import ASSETS
@@ -215,7 +216,7 @@ def fire_opened_on_stream(path: Path, motion: MotionConfig, detector: Detector) 
     frame by frame: (pts at which the fire incident opened, frames decoded, frames analysed)."""
     pipeline = CameraPipeline("cam", camera(motion, fire_smoke={}), {"fire_smoke": detector})
     stream = CameraStream("cam", str(path), analysis_fps=2.0, drop_policy=DropPolicy.BLOCK, realtime=False,
-                          clock=lambda: 0.0)  # fmt: skip
+                          clock=ManualClock(0.0))  # fmt: skip
     sink = ListSink()
     runner = CameraRunner(pipeline, stream, sink)  # type: ignore[arg-type]
     stream.start()

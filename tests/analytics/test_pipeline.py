@@ -21,6 +21,7 @@ from analytics.pipeline import CameraPipeline, CameraRunner, with_untracked
 from ingest.frames import VideoFrame
 from ingest.health import CameraHealth, CameraState
 from ingest.testing import wait_until
+from models.clock import ManualClock
 from models.config import CameraConfig
 from tests.analytics.helpers import ListSink, detections, online, people
 
@@ -262,7 +263,7 @@ def test_the_runner_hands_events_to_the_sink_and_counts_analysed_frames() -> Non
     pipeline = CameraPipeline("cam", camera({"crowd": config}), models(people=[people(2), people(6)]))
     feed = ListFeed([frame(0, 0.0), frame(1, 0.5)])
     sink = ListSink()
-    runner = CameraRunner(pipeline, feed, sink, clock=lambda: 100.0)  # type: ignore[arg-type]
+    runner = CameraRunner(pipeline, feed, sink, clock=ManualClock(100.0))  # type: ignore[arg-type]
 
     steps = [runner.run_step(feed.next_frame(0.1)) for _ in range(2)] + [runner.run_step(None)]
 

@@ -13,6 +13,7 @@ from analytics.detector import InputSize
 from analytics.pipeline import CameraPipeline, CameraRunner
 from analytics.thumbnails import CameraThumbnails
 from ingest.frames import VideoFrame
+from models.clock import ManualClock
 from models.config import CameraConfig
 from tests.analytics.helpers import ListSink, online, people
 
@@ -27,14 +28,6 @@ def decode(jpeg: bytes) -> np.ndarray:
     image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
     assert image is not None
     return image
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_no_thumbnail_before_the_first_frame(tmp_path: Path) -> None:
@@ -69,11 +62,11 @@ def test_another_process_reads_what_the_pipeline_wrote(tmp_path: Path) -> None:
 
 
 def test_the_newest_frame_wins_per_camera_written_at_most_every_two_seconds(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = ManualClock(0.0)
     thumbnails = CameraThumbnails(tmp_path / "thumbnails", clock=clock)
     thumbnails.offer(frame("gate", 1, value=0))
     thumbnails.offer(frame("lane", 1, value=200))
-    clock.now = 1.9
+    clock.advance(1.9)
     thumbnails.offer(frame("gate", 2, value=100))  # too soon after frame 1: not written
 
     gate, lane = thumbnails.latest("gate"), thumbnails.latest("lane")
@@ -81,7 +74,7 @@ def test_the_newest_frame_wins_per_camera_written_at_most_every_two_seconds(tmp_
     assert gate.timestamp == 1_001.0 and abs(int(decode(gate.jpeg)[5, 5, 0])) < 8
     assert abs(int(decode(lane.jpeg)[5, 5, 0]) - 200) < 8
 
-    clock.now = 2.0
+    clock.advance(0.1)
     thumbnails.offer(frame("gate", 3, value=100))
     gate = thumbnails.latest("gate")
     assert gate is not None and gate.timestamp == 1_003.0 and abs(int(decode(gate.jpeg)[5, 5, 0]) - 100) < 8

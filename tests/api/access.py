@@ -1,11 +1,11 @@
-"""Credentials for the API tests: the demo config's accounts, tokens minted with the test signing key, and a clock
-the tests move by hand."""
+"""Credentials for the API tests: the demo config's accounts, tokens minted with the test signing key."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from api.auth import Authenticator
+from models.clock import ManualClock
 from models.config import ServiceConfig
 
 # The demo config's accounts (models/demo_config.yaml; README lists them).
@@ -14,23 +14,9 @@ INCIDENT_SYSTEM_KEY = "xl-demo-incident-system-key"
 TEST_JWT_SECRET = "tests-only-signing-key-0123456789abcdef"
 
 
-class FakeClock:
-    """The service's clock in tests: stands still until moved."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, delta: timedelta) -> datetime:
-        self.now += delta
-        return self.now
-
-
 def bearer(config: ServiceConfig, user: str, at: datetime) -> dict[str, str]:
     """An Authorization header for the user, as /auth/token would issue it at `at` (no password hashing)."""
-    authenticator = Authenticator(config.auth, lambda: at)
+    authenticator = Authenticator(config.auth, ManualClock(at))
     principal = authenticator.user(user)
     assert principal is not None, user
     return {"Authorization": f"Bearer {authenticator.issue(principal).access_token}"}

@@ -12,10 +12,11 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from models.clock import ManualClock
 from models.config import ServiceConfig
 from models.push import LocalBroker, PushJournal
 from models.store import Store
-from tests.api.access import FakeClock, bearer
+from tests.api.access import bearer
 from tests.api.camera_feed import T0, CameraFeed, demo_config
 
 
@@ -41,21 +42,21 @@ def feed(config: ServiceConfig, broker: LocalBroker) -> Iterator[CameraFeed]:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
+def clock() -> ManualClock:
     """The service's time; starts at the feed's T0 (camera_feed.minutes(0))."""
-    return FakeClock(T0)
+    return ManualClock(T0)
 
 
 @pytest.fixture
-def app(config: ServiceConfig, broker: LocalBroker, clock: FakeClock) -> FastAPI:
+def app(config: ServiceConfig, broker: LocalBroker, clock: ManualClock) -> FastAPI:
     return create_app(config, run_cameras=False, broker=broker, clock=clock)
 
 
 @pytest.fixture
-def client(app: FastAPI, config: ServiceConfig, clock: FakeClock) -> Iterator[TestClient]:
+def client(app: FastAPI, config: ServiceConfig, clock: ManualClock) -> Iterator[TestClient]:
     """The API serving the store only, signed in as the demo admin; the lifespan runs (store, hub subscribed to
     `broker`)."""
-    with TestClient(app, headers=bearer(config, "admin", clock())) as client:
+    with TestClient(app, headers=bearer(config, "admin", clock.now())) as client:
         yield client
 
 

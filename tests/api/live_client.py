@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from typing import Any, Literal
 
 import anyio
@@ -15,6 +16,9 @@ import anyio.to_thread
 from starlette.testclient import WebSocketTestSession
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocketDisconnect
+
+from models.clock import ManualClock
+from tests.manual_time import advance_to_waiter
 
 RECEIVE_TIMEOUT_S = 5.0
 # How long "nothing more arrives" is watched for; delivery in-process takes well under a millisecond.
@@ -38,6 +42,46 @@ def next_message(ws: WebSocketTestSession, timeout: float = RECEIVE_TIMEOUT_S) -
     assert message["type"] == "websocket.send", message
     received: dict[str, Any] = json.loads(message["text"])
     return received
+
+
+def next_push(ws: WebSocketTestSession, timeout: float = RECEIVE_TIMEOUT_S) -> dict[str, Any]:
+    """The next message that is not a heartbeat (a test that moves the service's clock by minutes also passes
+    heartbeat intervals)."""
+    while (message := next_message(ws, timeout))["type"] == "heartbeat":
+        pass
+    return message
+
+
+def advance_to_heartbeat(clock: ManualClock, heartbeat_s: float, *, patience_s: float = RECEIVE_TIMEOUT_S) -> bool:
+    """Once a websocket sender waits on the service's clock (a deadline within one heartbeat interval: the periodic
+    jobs wait longer), advance the clock to that deadline; False if none waits within `patience_s` of real time."""
+    return advance_to_waiter(clock, heartbeat_s, patience_s=patience_s)
+
+
+def next_heartbeat(ws: WebSocketTestSession, clock: ManualClock, heartbeat_s: float) -> dict[str, Any]:
+    """The next message, moving the service's clock from one sender deadline to the next until it comes (a sender
+    whose timer fires before its quiet interval is over sets it again for the rest)."""
+    deadline = time.monotonic() + RECEIVE_TIMEOUT_S
+    while True:
+        assert advance_to_heartbeat(clock, heartbeat_s), f"nothing waits on the clock within {heartbeat_s} s"
+        try:
+            return next_message(ws, timeout=0.05)
+        except TimeoutError:
+            assert time.monotonic() < deadline, f"no message after moving the clock for {RECEIVE_TIMEOUT_S} s"
+
+
+def close_code_as_time_passes(ws: WebSocketTestSession, clock: ManualClock, heartbeat_s: float) -> int:
+    """Read what the server sends, moving the service's clock a heartbeat interval whenever it is quiet, until the
+    server closes; the close code."""
+    deadline = time.monotonic() + RECEIVE_TIMEOUT_S
+    while time.monotonic() < deadline:
+        try:
+            next_message(ws, timeout=0.05)
+        except WebSocketDisconnect as closed:
+            return closed.code
+        except TimeoutError:
+            advance_to_heartbeat(clock, heartbeat_s, patience_s=0.05)
+    raise AssertionError(f"the server did not close within {RECEIVE_TIMEOUT_S} s")
 
 
 def messages(ws: WebSocketTestSession, count: int) -> list[dict[str, Any]]:

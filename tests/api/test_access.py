@@ -15,11 +15,12 @@ from starlette.websockets import WebSocketDisconnect
 
 from api.app import create_app
 from api.cli import main as cli_main
+from models.clock import ManualClock
 from models.config import ServiceConfig
 from models.incident import Incident
 from models.push import LocalBroker, PushJournal
 from models.store import Store
-from tests.api.access import INCIDENT_SYSTEM_KEY, PASSWORDS, FakeClock, api_key, bearer
+from tests.api.access import INCIDENT_SYSTEM_KEY, PASSWORDS, api_key, bearer
 from tests.api.camera_feed import (
     CAM_FIRE_LANE,
     CAM_WALKWAY,
@@ -73,7 +74,7 @@ class World:
     client: TestClient  # no credentials by default
     config: ServiceConfig
     feed: CameraFeed
-    clock: FakeClock
+    clock: ManualClock
     beishan: Incident  # a fire with a snapshot and a clip in 北山街道
     lingyin: Incident  # a crowd in 灵隐街道
 
@@ -81,11 +82,11 @@ class World:
         return template.format(beishan=self.beishan.id, lingyin=self.lingyin.id, id="{id}")
 
     def as_user(self, user: str) -> dict[str, str]:
-        return bearer(self.config, user, self.clock())
+        return bearer(self.config, user, self.clock.now())
 
 
 @pytest.fixture
-def world(config: ServiceConfig, broker: LocalBroker, feed: CameraFeed, clock: FakeClock) -> Iterator[World]:
+def world(config: ServiceConfig, broker: LocalBroker, feed: CameraFeed, clock: ManualClock) -> Iterator[World]:
     beishan = feed.open_incident(CAM_FIRE_LANE, "fire_smoke", minutes(0), magnitude=6, snapshot=True, clip=True)
     lingyin = feed.open_incident(CAM_YUQUAN, "crowd", minutes(1), magnitude=8)
     with TestClient(create_app(config, run_cameras=False, broker=broker, clock=clock)) as client:
@@ -400,5 +401,5 @@ def test_other_stores_see_the_same_users(tmp_path: Any) -> None:
     with Store(config.store.url.get_secret_value()) as store:
         store.migrate()
         CameraFeed(config, PushJournal(store, LocalBroker())).open_incident(CAM_WALKWAY, "crowd", T0, magnitude=8)
-    with TestClient(create_app(config, run_cameras=False, clock=FakeClock(T0))) as client:
+    with TestClient(create_app(config, run_cameras=False, clock=ManualClock(T0))) as client:
         assert client.get("/incidents", headers=bearer(config, "beishan", T0)).json()["total"] == 1

@@ -13,8 +13,9 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from ingest.health import CameraState
+from models.clock import ManualClock
 from models.config import ServiceConfig
-from tests.api.access import PASSWORDS, FakeClock, api_key, bearer
+from tests.api.access import PASSWORDS, api_key, bearer
 from tests.api.camera_feed import (
     CAM_WALKWAY,
     CELL_WALKWAY,
@@ -23,7 +24,7 @@ from tests.api.camera_feed import (
     CameraFeed,
     minutes,
 )
-from tests.api.live_client import close_code, next_message
+from tests.api.live_client import close_code, close_code_as_time_passes, next_heartbeat, next_message
 from tests.api.test_delivery import delivery_config, running_app
 from tests.models.conftest import db_url, postgres_admin  # noqa: F401 - the both-backends fixtures
 
@@ -49,7 +50,7 @@ def audit(client: TestClient, **params: Any) -> list[dict[str, Any]]:
 
 
 def test_100_wrong_passwords_lock_the_user_out_until_the_lockout_passes(
-    anonymous: TestClient, client: TestClient, clock: FakeClock, caplog: pytest.LogCaptureFixture
+    anonymous: TestClient, client: TestClient, clock: ManualClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     answers = [login(anonymous, "admin", f"guess-{n}").status_code for n in range(100)]
 
@@ -80,7 +81,7 @@ def test_100_wrong_passwords_lock_the_user_out_until_the_lockout_passes(
     assert login(anonymous, "admin", "wrong").status_code == 401
 
 
-def test_each_failure_after_a_lockout_doubles_it(anonymous: TestClient, clock: FakeClock) -> None:
+def test_each_failure_after_a_lockout_doubles_it(anonymous: TestClient, clock: ManualClock) -> None:
     for _ in range(5):
         login(anonymous, "beishan", "wrong")
     clock.advance(timedelta(seconds=61))
@@ -92,7 +93,7 @@ def test_each_failure_after_a_lockout_doubles_it(anonymous: TestClient, clock: F
 
 
 def test_guessing_many_user_names_from_one_address_locks_the_address(
-    app: FastAPI, anonymous: TestClient, client: TestClient, clock: FakeClock
+    app: FastAPI, anonymous: TestClient, client: TestClient, clock: ManualClock
 ) -> None:
     # 20 failures from one address (max_failures_per_address), 4 per name: no name reaches its own limit
     names = ["nobody", "admin", "beishan", "lingyin", "viewer"]
@@ -109,11 +110,11 @@ def test_guessing_many_user_names_from_one_address_locks_the_address(
 
 
 def test_lockouts_and_unlocking_are_for_admins(
-    anonymous: TestClient, client: TestClient, config: ServiceConfig, clock: FakeClock
+    anonymous: TestClient, client: TestClient, config: ServiceConfig, clock: ManualClock
 ) -> None:
     for _ in range(5):
         login(anonymous, "lingyin", "wrong")
-    operator = bearer(config, "beishan", clock())
+    operator = bearer(config, "beishan", clock.now())
     assert client.get("/auth/lockouts", headers=operator).status_code == 403
     assert anonymous.get("/auth/lockouts").status_code == 401
     assert client.delete("/auth/lockouts/user/lingyin", headers=operator).status_code == 403
@@ -143,7 +144,7 @@ def test_the_lockout_and_store_accounts_work_on_both_backends(tmp_path: Path, db
 
 
 def test_an_admin_creates_a_user_who_logs_in_then_resets_and_disables_it(
-    anonymous: TestClient, client: TestClient, clock: FakeClock
+    anonymous: TestClient, client: TestClient, clock: ManualClock
 ) -> None:
     created = client.post(
         "/users", json={"name": "zhang.wei", "password": "first-pass-123", "role": "operator", "grid": STREET_BEISHAN}
@@ -221,9 +222,9 @@ def test_config_users_cannot_be_changed_through_the_api(client: TestClient) -> N
 
 
 def test_user_administration_is_for_admins_and_a_subtree_admin_stays_in_its_subtree(
-    anonymous: TestClient, client: TestClient, config: ServiceConfig, clock: FakeClock
+    anonymous: TestClient, client: TestClient, config: ServiceConfig, clock: ManualClock
 ) -> None:
-    operator = bearer(config, "beishan", clock())
+    operator = bearer(config, "beishan", clock.now())
     assert client.get("/users", headers=operator).status_code == 403
     assert client.post("/users", headers=operator, json={"name": "x", "password": "long-enough-1",
                                                          "role": "viewer"}).status_code == 403  # fmt: skip
@@ -289,7 +290,7 @@ def test_an_api_key_is_shown_once_works_and_is_refused_once_revoked(
 
 
 def test_a_12_hour_shift_renews_its_token_and_logout_ends_it_for_rest_and_websocket(
-    config: ServiceConfig, clock: FakeClock
+    config: ServiceConfig, clock: ManualClock
 ) -> None:
     auth = config.auth.model_copy(update={"token_ttl_minutes": 60, "session_max_hours": 16})
     shift = config.model_copy(update={"auth": auth})
@@ -339,7 +340,7 @@ def test_a_12_hour_shift_renews_its_token_and_logout_ends_it_for_rest_and_websoc
 
 
 def test_the_audit_log_records_logins_failures_and_closed_loop_steps(
-    anonymous: TestClient, client: TestClient, feed: CameraFeed, config: ServiceConfig, clock: FakeClock
+    anonymous: TestClient, client: TestClient, feed: CameraFeed, config: ServiceConfig, clock: ManualClock
 ) -> None:
     assert login(anonymous, "beishan", "wrong").status_code == 401
     headers = token_header(login(anonymous, "beishan", PASSWORDS["beishan"]))
@@ -364,35 +365,38 @@ def test_the_audit_log_records_logins_failures_and_closed_loop_steps(
     assert [e["action"] for e in audit(client, action="auth.login_failed")] == ["auth.login_failed"]
     page = client.get("/audit", params={"limit": 1, "offset": 1}).json()
     assert (page["total"], [e["action"] for e in page["items"]]) == (3, ["auth.login"])
-    assert audit(client, since=clock().isoformat(), until=(clock() + timedelta(seconds=1)).isoformat()) == events
-    assert audit(client, until=clock().isoformat()) == []
+    assert audit(client, since=clock.now().isoformat(), until=(clock.now() + timedelta(seconds=1)).isoformat()) == events
+    assert audit(client, until=clock.now().isoformat()) == []
     assert client.get("/audit", params={"since": "2026-03-01T08:00:00"}).status_code == 422  # no zone
     assert client.get("/audit", params={"action": "nonsense"}).status_code == 422
     # admins only
     assert anonymous.get("/audit", headers=headers).status_code == 403
 
 
-def test_open_websockets_close_when_their_login_or_key_is_revoked(config: ServiceConfig, clock: FakeClock) -> None:
+HEARTBEAT_S = 0.2
+
+
+def test_open_websockets_close_when_their_login_or_key_is_revoked(config: ServiceConfig, clock: ManualClock) -> None:
     """A logout (or a revoked key) also ends connections already open, within a heartbeat interval; a token's
     expiry alone does not (the console renews its token; its connection lives on)."""
     quick = config.model_copy(
-        update={"server": config.server.model_copy(update={"websocket_heartbeat_s": 0.2})}
+        update={"server": config.server.model_copy(update={"websocket_heartbeat_s": HEARTBEAT_S})}
     )
     with TestClient(create_app(quick, run_cameras=False, clock=clock)) as api:
-        admin = bearer(config, "admin", clock())
+        admin = bearer(config, "admin", clock.now())
         key = api.post("/api-keys", headers=admin, json={"name": "wall", "role": "viewer"}).json()["key"]
         session = token_header(login(api, "lingyin", PASSWORDS["lingyin"]))
         token = session["Authorization"].split()[1]
         with api.websocket_connect(f"/ws?access_token={token}") as by_token, api.websocket_connect(
             f"/ws?api_key={key}"
         ) as by_key:
-            assert next_message(by_token)["type"] == "heartbeat"
-            clock.advance(timedelta(days=8))  # past the token's expiry: the connection stays
-            assert next_message(by_token)["type"] == "heartbeat"
-            assert next_message(by_token)["type"] == "heartbeat"
-            clock.now -= timedelta(days=8)
+            assert next_heartbeat(by_token, clock, HEARTBEAT_S)["type"] == "heartbeat"
+            clock.set(clock.now() + timedelta(days=8))  # past the token's expiry: the connection stays
+            assert next_heartbeat(by_token, clock, HEARTBEAT_S)["type"] == "heartbeat"  # checked: still valid
+            assert next_heartbeat(by_token, clock, HEARTBEAT_S)["type"] == "heartbeat"
+            clock.set(clock.now() - timedelta(days=8))
             assert api.post("/auth/logout", headers=session).status_code == 204
-            assert close_code(by_token)[0] == 4401
+            assert close_code_as_time_passes(by_token, clock, HEARTBEAT_S) == 4401
             assert next_message(by_key)["type"] == "heartbeat"
             assert api.delete("/api-keys/wall", headers=admin).status_code == 200
-            assert close_code(by_key)[0] == 4401
+            assert close_code_as_time_passes(by_key, clock, HEARTBEAT_S) == 4401

@@ -10,8 +10,9 @@ from analytics.line_counts import LineCounts
 from analytics.thumbnails import CameraThumbnails
 from ingest.frames import VideoFrame
 from ingest.health import CameraState
+from models.clock import ManualClock
 from models.config import ServiceConfig
-from tests.api.access import FakeClock, bearer
+from tests.api.access import bearer
 from tests.api.camera_feed import (
     CAM_FIRE_LANE,
     CAM_WALKWAY,
@@ -215,8 +216,8 @@ def test_thumbnail_of_an_unknown_camera_is_404(client: TestClient, camera_id: st
 
 
 def test_thumbnail_outside_the_callers_grid_is_an_unknown_camera(app: FastAPI, config: ServiceConfig,
-                                                                  clock: FakeClock) -> None:  # fmt: skip
-    with TestClient(app, headers=bearer(config, "beishan", clock())) as beishan:
+                                                                  clock: ManualClock) -> None:  # fmt: skip
+    with TestClient(app, headers=bearer(config, "beishan", clock.now())) as beishan:
         # 玉泉 is in 灵隐街道, outside beishan's 北山街道: as if it did not exist
         outside = beishan.get(f"/cameras/{CAM_YUQUAN}/thumbnail")
         inside = beishan.get(f"/cameras/{CAM_WALKWAY}/thumbnail")
@@ -237,7 +238,7 @@ def test_the_camera_lists_its_zones_and_lines_in_image_pixels(client: TestClient
 
 
 def test_line_counts_a_pipeline_wrote_are_read_with_their_totals(
-    app: FastAPI, client: TestClient, config: ServiceConfig, clock: FakeClock
+    app: FastAPI, client: TestClient, config: ServiceConfig, clock: ManualClock
 ) -> None:
     before = client.get(f"/cameras/{CAM_WALKWAY}/lines").json()
     assert before == {"camera_id": CAM_WALKWAY, "lines": [
@@ -253,7 +254,7 @@ def test_line_counts_a_pipeline_wrote_are_read_with_their_totals(
     assert (line["crossed_in"], line["crossed_out"]) == (3, 1)
     assert line["since"] == "2026-09-21T14:13:20Z" and line["updated_at"] == "2026-09-21T14:14:20Z"
     assert client.get(f"/cameras/{CAM_FIRE_LANE}/lines").json()["lines"] == []  # no lines there
-    with TestClient(app, headers=bearer(config, "lingyin", clock())) as lingyin:
+    with TestClient(app, headers=bearer(config, "lingyin", clock.now())) as lingyin:
         outside = lingyin.get(f"/cameras/{CAM_WALKWAY}/lines")  # 宝石山 is outside lingyin's 灵隐街道
     assert outside.status_code == 404 and "unknown camera" in outside.json()["detail"]
     assert client.get("/cameras/nope/lines").status_code == 404

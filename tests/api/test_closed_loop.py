@@ -12,11 +12,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from models.clock import ManualClock
 from models.config import ServiceConfig
 from models.incident import Incident
 from models.push import LocalBroker, PushJournal
 from models.store import Store
-from tests.api.access import FakeClock, api_key, bearer
+from tests.api.access import api_key, bearer
 from tests.api.camera_feed import (
     CAM_FIRE_LANE,
     CAM_WALKWAY,
@@ -26,7 +27,7 @@ from tests.api.camera_feed import (
     demo_config,
     minutes,
 )
-from tests.api.live_client import assert_quiet, messages, next_message
+from tests.api.live_client import assert_quiet, messages, next_message, next_push
 
 
 def post_step(client: TestClient, incident: Incident | str, headers: dict[str, str] | None = None, **body: Any):  # type: ignore[no-untyped-def]
@@ -35,23 +36,23 @@ def post_step(client: TestClient, incident: Incident | str, headers: dict[str, s
 
 
 def test_the_whole_loop_by_the_roles_that_take_each_step(
-    client: TestClient, feed: CameraFeed, config: ServiceConfig, clock: FakeClock
+    client: TestClient, feed: CameraFeed, config: ServiceConfig, clock: ManualClock
 ) -> None:
     incident = feed.open_incident(CAM_WALKWAY, "crowd", minutes(0), magnitude=8, count=8)
-    beishan = bearer(config, "beishan", clock())
+    beishan = bearer(config, "beishan", clock.now())
     steps = [  # (who, minutes, body)
         (beishan, 2, {"to": "filed", "note": "画面核实: 确有聚集", "attachments": ["/incidents/x/snapshot"]}),
         (beishan, 4, {"to": "dispatched", "department": "北山派出所", "staff": "张警官"}),
         (api_key(), 30, {"to": "handled", "note": "已疏散", "attachments": ["https://oa.example/photo/1.jpg"]}),
         (beishan, 35, {"to": "checked", "note": "复看画面, 已无聚集"}),
         (beishan, 36, {"to": "closed"}),
-        (bearer(config, "admin", clock()), 60, {"to": "evaluated", "rating": 5, "note": "处置及时"}),
+        (bearer(config, "admin", clock.now()), 60, {"to": "evaluated", "rating": 5, "note": "处置及时"}),
     ]
 
     with client.websocket_connect("/ws") as ws:
         results = []
         for headers, at, body in steps:
-            clock.now = minutes(at)
+            clock.set(minutes(at))
             response = post_step(client, incident, headers, **body)
             assert response.status_code == 201, response.text
             results.append(response.json())
@@ -232,10 +233,10 @@ def test_rejection_keeps_the_reason_per_camera_and_rule(client: TestClient, feed
     ],
 )
 def test_traffic_light_in_the_incident_view(
-    client: TestClient, feed: CameraFeed, clock: FakeClock, now: float, light: str, overdue: bool
+    client: TestClient, feed: CameraFeed, clock: ManualClock, now: float, light: str, overdue: bool
 ) -> None:
     incident = feed.open_incident(CAM_WALKWAY, "crowd", minutes(0), magnitude=8)  # limit 2 h
-    clock.now = minutes(now)
+    clock.set(minutes(now))
 
     detail = client.get(f"/incidents/{incident.id}").json()
     [listed] = client.get("/incidents").json()["items"]
@@ -245,32 +246,35 @@ def test_traffic_light_in_the_incident_view(
     assert detail["seconds_left"] == (120 - now) * 60
 
 
-def test_a_resolved_incident_keeps_its_light(client: TestClient, feed: CameraFeed, clock: FakeClock) -> None:
+def test_a_resolved_incident_keeps_its_light(client: TestClient, feed: CameraFeed, clock: ManualClock) -> None:
     incident = feed.open_incident(CAM_WALKWAY, "crowd", minutes(0), magnitude=8)
-    clock.now = minutes(70)
+    clock.set(minutes(70))
     post_step(client, incident, to="rejected", reason="误报")
-    clock.now = minutes(1000)
+    clock.set(minutes(1000))
 
     detail = client.get(f"/incidents/{incident.id}").json()
 
     assert (detail["light"], detail["overdue"], detail["seconds_left"]) == ("yellow", False, 50 * 60)
 
 
+CHECK_S = 0.02
+
+
 @pytest.fixture
-def quick_deadlines(tmp_path: Path) -> Iterator[tuple[TestClient, CameraFeed, FakeClock]]:
-    """The API with its overdue check every 20 ms, on a clock the test moves."""
+def quick_deadlines(tmp_path: Path) -> Iterator[tuple[TestClient, CameraFeed, ManualClock]]:
+    """The API with its overdue check every CHECK_S of the clock the test moves."""
     config = demo_config(tmp_path)
     config = config.model_copy(
-        update={"closed_loop": config.closed_loop.model_copy(update={"overdue_check_s": 0.02})}
+        update={"closed_loop": config.closed_loop.model_copy(update={"overdue_check_s": CHECK_S})}
     )
-    broker, clock = LocalBroker(), FakeClock(T0)
+    broker, clock = LocalBroker(), ManualClock(T0)
     app = create_app(config, run_cameras=False, broker=broker, clock=clock)
     with Store(config.store.url.get_secret_value()) as store, TestClient(app, headers=bearer(config, "admin", T0)) as c:
         yield c, CameraFeed(config, PushJournal(store, broker)), clock
 
 
 def test_overdue_incidents_are_flagged_and_pushed_once(
-    quick_deadlines: tuple[TestClient, CameraFeed, FakeClock],
+    quick_deadlines: tuple[TestClient, CameraFeed, ManualClock],
 ) -> None:
     client, feed, clock = quick_deadlines
     fire = feed.open_incident(CAM_FIRE_LANE, "fire_smoke", minutes(0), magnitude=2)  # limit 1 h
@@ -281,11 +285,14 @@ def test_overdue_incidents_are_flagged_and_pushed_once(
 
     with client.websocket_connect("/ws") as ws:
         assert_quiet(ws)  # nothing is due at 08:00
-        clock.now = minutes(61)
-        first = next_message(ws)
-        assert_quiet(ws)  # once, though the check keeps running
-        clock.now = minutes(200)
-        second = next_message(ws)
+        clock.advance(minutes(61) - clock.now())  # the check runs as its interval passes on the service's clock
+        first = next_push(ws)
+        for _ in range(3):  # once, though the check keeps running
+            clock.advance(CHECK_S)
+            assert_quiet(ws)
+        clock.advance(minutes(200) - clock.now())
+        second = next_push(ws)
+        clock.advance(CHECK_S)
         assert_quiet(ws)
 
     assert (first["type"], first["data"]["id"], first["at"]) == ("incident.overdue", fire.id, "2026-03-01T09:01:00+00:00")
@@ -298,7 +305,7 @@ def test_overdue_incidents_are_flagged_and_pushed_once(
 # ---------------------------------------------------------------------------------------------------- stats
 
 
-def test_stats_on_a_hand_made_set(client: TestClient, feed: CameraFeed, clock: FakeClock, config: ServiceConfig) -> None:
+def test_stats_on_a_hand_made_set(client: TestClient, feed: CameraFeed, clock: ManualClock, config: ServiceConfig) -> None:
     walkway = [feed.open_incident(CAM_WALKWAY, "crowd", minutes(0), magnitude=8) for _ in range(3)]
     fire = feed.open_incident(CAM_FIRE_LANE, "fire_smoke", minutes(10), magnitude=6)
     yuquan = feed.open_incident(CAM_YUQUAN, "crowd", minutes(20), magnitude=30)
@@ -310,9 +317,9 @@ def test_stats_on_a_hand_made_set(client: TestClient, feed: CameraFeed, clock: F
         (fire, 14, {"to": "filed"}),
         (yuquan, 40, {"to": "rejected", "reason": "演出散场"}),
     ]:
-        clock.now = minutes(at)
+        clock.set(minutes(at))
         assert post_step(client, incident, **body).status_code == 201
-    clock.now = minutes(90)  # the fire (limit 1 h) is overdue; the crowds (2 h) are not
+    clock.set(minutes(90))  # the fire (limit 1 h) is overdue; the crowds (2 h) are not
 
     stats = client.get("/stats").json()
 

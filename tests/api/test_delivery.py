@@ -2,6 +2,9 @@
 reach a real HTTP endpoint (tests/api/incident_receiver.py) as signed CloudEvents, survive the endpoint failing
 and going away, keep their order per incident, dead-letter after the configured attempts and come back through
 the admin route. On a SQLite file and on PostgreSQL (the store fixtures of tests/models/conftest.py).
+
+The worker's backoffs and polls are on the service's clock, a ManualClock: the tests move it whenever the worker
+waits on it (tests/manual_time.py), so no test sleeps through a retry delay or a poll interval.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,19 +33,22 @@ from api.delivery.wire_format import (
     verify_signature,
 )
 from api.delivery.worker import retry_delay
+from models.clock import ManualClock
 from models.config import ServiceConfig, parse_config
 from models.incident import Incident, MessageType
 from models.push import LocalBroker, PushJournal
 from models.store import Store
 from models.views import incident_view
-from tests.api.access import TEST_JWT_SECRET, FakeClock, bearer
+from tests.api.access import TEST_JWT_SECRET, bearer
 from tests.api.camera_feed import CAM_FIRE_LANE, CAM_WALKWAY, RTSP_BASE, T0, CameraFeed, minutes
 from tests.api.incident_receiver import IncidentReceiver
+from tests.manual_time import run_until, turns
 from tests.models.conftest import db_url, postgres_admin  # noqa: F401 - the both-backends fixtures
 
 SECRET = "whsec_test_0123456789abcdef"
 DEPLOYMENT = "xihu-test"
 FAST = {"backoff_initial_s": 0.05, "backoff_max_s": 0.3, "timeout_s": 2}
+POLL_S = 0.1  # the worker's poll interval (delivery_config), on the service's clock
 
 
 # ------------------------------------------------------------------------------------------------- signatures
@@ -121,7 +128,7 @@ def delivery_config(tmp_path: Path, store_url: str, endpoints: dict[str, dict[st
     raw: dict[str, Any] = yaml.safe_load(DEMO_CONFIG.read_text(encoding="utf-8"))
     raw["store"] = {"url": store_url, "data_dir": str(tmp_path / "data")}
     raw["auth"]["jwt_secret"] = TEST_JWT_SECRET
-    raw["delivery"] = {"deployment": DEPLOYMENT, "poll_interval_s": 0.1, "endpoints": endpoints}
+    raw["delivery"] = {"deployment": DEPLOYMENT, "poll_interval_s": POLL_S, "endpoints": endpoints}
     return parse_config(raw, environ={"XUELIANG_DEMO_RTSP": RTSP_BASE, "XL_TEST_DELIVERY_SECRET": SECRET})
 
 
@@ -130,16 +137,17 @@ def endpoint(receiver: IncidentReceiver, path: str = "/events", **settings: Any)
 
 
 @contextmanager
-def running_app(config: ServiceConfig) -> Iterator[tuple[TestClient, CameraFeed]]:
-    """The API (no cameras; its lifespan runs the delivery worker) and a feed writing incidents into its store and
-    publishing to its broker, as camera pipelines do. The client is signed in as the demo admin."""
+def running_app(config: ServiceConfig, clock: ManualClock | None = None) -> Iterator[tuple[TestClient, CameraFeed]]:
+    """The API (no cameras; its lifespan runs the delivery worker) on `clock` (a new one at T0 by default) and a
+    feed writing incidents into its store and publishing to its broker, as camera pipelines do. The client is
+    signed in as the demo admin."""
     broker = LocalBroker()
-    clock = FakeClock(T0)
+    clock = clock or ManualClock(T0)
     store = Store(config.store.url.get_secret_value())
     store.migrate()
     try:
         app = create_app(config, run_cameras=False, broker=broker, clock=clock)
-        with TestClient(app, headers=bearer(config, "admin", T0)) as client:
+        with TestClient(app, headers=bearer(config, "admin", clock.now())) as client:
             yield client, CameraFeed(config, PushJournal(store, broker))
     finally:
         store.close()
@@ -183,9 +191,10 @@ def write_changes(feed: CameraFeed, incidents: int, *, start: float = 0) -> list
 
 
 def test_changes_arrive_as_signed_cloudevents_of_the_incident_view(tmp_path: Path, db_url: str) -> None:  # noqa: F811
-    with IncidentReceiver(SECRET) as receiver:
+    clock = ManualClock(T0)
+    with IncidentReceiver(SECRET, clock=clock) as receiver:
         config = delivery_config(tmp_path, db_url, {"grid-center": endpoint(receiver)})
-        with running_app(config) as (client, feed):
+        with running_app(config, clock) as (client, feed):
             [closed] = write_changes(feed, 1)
             receiver.wait_until(lambda r: len(r.accepted_ids()) == 4, 10, "4 changes")
             events = receiver.accepted_events()
@@ -217,21 +226,22 @@ def test_receiver_down_for_a_while_then_back_everything_arrives_in_order(
     """The endpoint first answers 503, then is not there at all (connection refused), then comes back flaky
     (every 4th request 503): every change arrives, each id at least once, one incident's changes in order."""
     caplog.set_level(logging.DEBUG, logger="delivery.worker")
-    receiver = IncidentReceiver(SECRET).start()
+    clock = ManualClock(T0)
+    receiver = IncidentReceiver(SECRET, clock=clock).start()
     receiver.status = 503
     config = delivery_config(tmp_path, db_url, {"grid-center": endpoint(receiver, max_attempts=1000)})
     try:
-        with running_app(config) as (client, feed):
+        with running_app(config, clock) as (client, feed):
             write_changes(feed, 10)
-            receiver.wait_until(lambda r: len(r.requests) >= 20, 10, "20 refused requests")
+            run_until(lambda: len(receiver.snapshot()) >= 20, clock, POLL_S, "20 refused requests")
             receiver.stop()  # now nobody listens
             write_changes(feed, 5, start=10)
-            time.sleep(1.0)
+            turns(clock, 10, POLL_S)  # a second of the service's time with nobody listening
             refused_meanwhile = client.get("/deliveries").json()
             receiver.status, receiver.fail_every = 200, 4
             receiver.start()
             expected = outbox_ids(feed)
-            receiver.wait_until(lambda r: r.accepted_ids() >= expected, 30, "every change accepted")
+            run_until(lambda: receiver.accepted_ids() >= expected, clock, POLL_S, "every change accepted", timeout_s=30)
             counts = settled(client)
     finally:
         receiver.stop()
@@ -262,24 +272,23 @@ def test_dead_letter_after_max_attempts_then_redelivery_through_the_admin_route(
     tmp_path: Path,
     db_url: str,  # noqa: F811
 ) -> None:
-    receiver = IncidentReceiver(SECRET).start()
+    clock = ManualClock(T0)
+    receiver = IncidentReceiver(SECRET, clock=clock).start()
     receiver.status = 500
     config = delivery_config(tmp_path, db_url, {"grid-center": endpoint(receiver, max_attempts=3)})
     try:
-        with running_app(config) as (client, feed):
+        with running_app(config, clock) as (client, feed):
             opened = feed.open_incident(CAM_WALKWAY, "crowd", minutes(0), magnitude=7, count=7)
             feed.close_incident(opened, minutes(1))
-            deadline = time.monotonic() + 10
-            while not (page := client.get("/deliveries/dead-letters").json())["items"]:
-                assert time.monotonic() < deadline, "no dead letter in 10 s"
-                time.sleep(0.05)
-            time.sleep(0.3)  # time enough for the closed change to be (wrongly) sent, if it were
+            run_until(lambda: client.get("/deliveries/dead-letters").json()["items"], clock, POLL_S, "a dead letter")
+            page = client.get("/deliveries/dead-letters").json()
+            turns(clock, 10, POLL_S)  # ten polls: time enough for the closed change to be (wrongly) sent, if it were
             attempts_seen = receiver.snapshot()
             [letter] = page["items"]
 
             # Who may see and redeliver: admins only.
             assert client.get("/deliveries/dead-letters", headers={"Authorization": ""}).status_code == 401
-            operator = bearer(config, "beishan", T0)
+            operator = bearer(config, "beishan", clock.now())
             assert client.get("/deliveries/dead-letters", headers=operator).status_code == 403
             assert (
                 client.post(
@@ -291,7 +300,7 @@ def test_dead_letter_after_max_attempts_then_redelivery_through_the_admin_route(
 
             receiver.status = 200
             redelivered = client.post(f"/deliveries/dead-letters/{letter['id']}/redeliver")
-            receiver.wait_until(lambda r: len(r.accepted_ids()) == 2, 10, "both changes accepted")
+            run_until(lambda: len(receiver.accepted_ids()) == 2, clock, POLL_S, "both changes accepted")
             again = client.post(f"/deliveries/dead-letters/{letter['id']}/redeliver")
             after = client.get("/deliveries/dead-letters").json()
             audited = client.get("/audit", params={"action": "delivery.redeliver"}).json()["items"]
@@ -323,19 +332,20 @@ def test_dead_letter_after_max_attempts_then_redelivery_through_the_admin_route(
 
 
 def test_test_incidents_go_only_to_endpoints_that_ask_for_them(tmp_path: Path, db_url: str) -> None:  # noqa: F811
-    with IncidentReceiver(SECRET) as receiver:
+    clock = ManualClock(T0)
+    with IncidentReceiver(SECRET, clock=clock) as receiver:
         endpoints = {
             "grid-center": endpoint(receiver, "/center"),
             "lab": endpoint(receiver, "/lab", include_tests=True),
         }
         config = delivery_config(tmp_path, db_url, endpoints)
-        with running_app(config) as (_client, feed):
+        with running_app(config, clock) as (_client, feed):
             test = feed.open_incident(CAM_WALKWAY, "crowd", minutes(0), magnitude=7, count=7, is_test=True)
             real = feed.open_incident(CAM_WALKWAY, "crowd", minutes(1), magnitude=7, count=7)
             receiver.wait_until(
                 lambda r: len(r.accepted_ids("/lab")) == 2 and len(r.accepted_ids("/center")) == 1, 10
             )
-            time.sleep(0.3)
+            turns(clock, 6, POLL_S)  # three polls of each endpoint: nothing more goes to /center
     assert [e["subject"] for e in receiver.accepted_events("/center")] == [real.id]
     assert sorted(e["subject"] for e in receiver.accepted_events("/lab")) == sorted([test.id, real.id])
     # Each endpoint is a delivery of its own: the same change carries the same id to both.
@@ -344,28 +354,33 @@ def test_test_incidents_go_only_to_endpoints_that_ask_for_them(tmp_path: Path, d
 
 
 def test_a_restarted_app_delivers_what_the_last_run_left(tmp_path: Path, db_url: str) -> None:  # noqa: F811
-    receiver = IncidentReceiver(SECRET)  # not started: connections refused
+    clock = ManualClock(T0)  # one clock for both runs, as the wall clock would be
+    receiver = IncidentReceiver(SECRET, clock=clock)  # not started: connections refused
     config = delivery_config(tmp_path, db_url, {"grid-center": endpoint(receiver)})
-    with running_app(config) as (_client, feed):
+    with running_app(config, clock) as (_client, feed):
         write_changes(feed, 3)
         expected = outbox_ids(feed)
-        time.sleep(0.3)
-    with receiver, running_app(config) as (client, _feed):
-        receiver.wait_until(lambda r: r.accepted_ids() == expected, 10, "the last run's changes")
+        turns(clock, 3, POLL_S)  # refused attempts, retries due later
+    with receiver, running_app(config, clock) as (client, _feed):
+        run_until(lambda: receiver.accepted_ids() == expected, clock, POLL_S, "the last run's changes")
         assert settled(client)[0]["delivered"] == 12
     assert len(expected) == 12 and receiver.order_violations() == []
 
 
 def test_a_disabled_endpoint_keeps_its_changes_for_later(tmp_path: Path, db_url: str) -> None:  # noqa: F811
-    with IncidentReceiver(SECRET) as receiver:
+    clock = ManualClock(T0)
+    with IncidentReceiver(SECRET, clock=clock) as receiver:
         disabled = delivery_config(tmp_path, db_url, {"grid-center": endpoint(receiver, enabled=False)})
-        with running_app(disabled) as (client, feed):
+        with running_app(disabled, clock) as (client, feed):
             write_changes(feed, 2)
+            clock.advance(10 * POLL_S)
+            # No worker runs for a disabled endpoint, so nothing waits on the clock that the test could follow: a
+            # short real window in which a wrong send would show.
             time.sleep(0.3)
             assert receiver.requests == []
             expected = outbox_ids(feed)
         enabled = delivery_config(tmp_path, db_url, {"grid-center": endpoint(receiver)})
-        with running_app(enabled):
+        with running_app(enabled, clock):
             receiver.wait_until(lambda r: r.accepted_ids() == expected, 10, "the waiting changes")
 
 
@@ -379,13 +394,17 @@ def test_no_endpoints_no_delivery(tmp_path: Path, db_url: str) -> None:  # noqa:
 
 
 def test_the_service_forgets_delivered_changes_after_the_retention_time(tmp_path: Path, db_url: str) -> None:  # noqa: F811
-    receiver = IncidentReceiver(SECRET)  # started only for the second run
+    # The outbox stamps a change with the wall time it was written (models/outbox.py): the service's clock starts at
+    # the wall time here, to pass that by the retention time, and the incidents are of then too (not overdue).
+    clock = ManualClock(datetime.now(UTC))
+    now_m = (clock.now() - T0).total_seconds() / 60  # minutes(now_m) is the clock's start
+    receiver = IncidentReceiver(SECRET, clock=clock)  # started only for the second run
     config = delivery_config(tmp_path, db_url, {"grid-center": endpoint(receiver)})
-    with running_app(config) as (_client, feed):
-        write_changes(feed, 1)
-        time.sleep(0.3)
-    with receiver, running_app(config) as (client, feed):
-        receiver.wait_until(lambda r: len(r.accepted_ids()) == 4, 10, "4 changes")
+    with running_app(config, clock) as (_client, feed):
+        write_changes(feed, 1, start=now_m)
+        turns(clock, 3, POLL_S)  # refused attempts
+    with receiver, running_app(config, clock) as (client, feed):
+        run_until(lambda: len(receiver.accepted_ids()) == 4, clock, POLL_S, "4 changes")
         settled(client)
     delivered = outbox_ids(feed)
     assert len(delivered) == 4 and delivered == receiver.accepted_ids()  # kept: 30 days by default
@@ -393,10 +412,10 @@ def test_the_service_forgets_delivered_changes_after_the_retention_time(tmp_path
     short = config.model_copy(
         update={"delivery": config.delivery.model_copy(update={"retain_delivered_days": 1 / 86_400})}
     )
-    with running_app(short) as (_client, feed):  # the receiver is gone: this change stays owed
-        feed.open_incident(CAM_WALKWAY, "crowd", minutes(10), magnitude=5, count=5)
-        time.sleep(1.2)  # everything is now older than the retention time (one second)
-    with running_app(short) as (_client, feed):  # pruning runs as the service starts, then hourly
+    with running_app(short, clock) as (_client, feed):  # the receiver is gone: this change stays owed
+        feed.open_incident(CAM_WALKWAY, "crowd", minutes(now_m + 10), magnitude=5, count=5)
+    clock.advance(10.0)  # everything is now older than the retention time (one second), however slow the test
+    with running_app(short, clock) as (_client, feed):  # pruning runs as the service starts, then hourly
         deadline = time.monotonic() + 5
         while len(outbox_ids(feed)) > 1 and time.monotonic() < deadline:
             time.sleep(0.05)

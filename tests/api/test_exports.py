@@ -9,8 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.cap import CAP_NS
+from models.clock import ManualClock
 from models.config import ServiceConfig
-from tests.api.access import FakeClock
 from tests.api.camera_feed import (
     CAM_FIRE_LANE,
     CAM_WALKWAY,
@@ -98,10 +98,10 @@ def test_cap_severity_by_grade(client: TestClient, feed: CameraFeed, magnitude: 
 
 
 def test_cap_after_steps_is_an_update_referencing_the_alert(
-    client: TestClient, feed: CameraFeed, clock: FakeClock
+    client: TestClient, feed: CameraFeed, clock: ManualClock
 ) -> None:
     incident = feed.open_incident(CAM_WALKWAY, "crowd", minutes(0), magnitude=8)
-    clock.now = minutes(3)
+    clock.set(minutes(3))
     assert client.post(f"/incidents/{incident.id}/transitions", json={"to": "filed"}).status_code == 201
     feed.close_incident(incident, minutes(5))
 
@@ -114,9 +114,9 @@ def test_cap_after_steps_is_an_update_referencing_the_alert(
     assert texts(alert, "cap:info/cap:responseType") == ["AllClear"]
 
 
-def test_cap_of_a_false_alarm_is_a_cancel(client: TestClient, feed: CameraFeed, clock: FakeClock) -> None:
+def test_cap_of_a_false_alarm_is_a_cancel(client: TestClient, feed: CameraFeed, clock: ManualClock) -> None:
     incident = feed.open_incident(CAM_WALKWAY, "crowd", minutes(0), magnitude=8)
-    clock.now = minutes(2)
+    clock.set(minutes(2))
     step = client.post(f"/incidents/{incident.id}/transitions", json={"to": "rejected", "reason": "排队"})
     assert (step.status_code, step.json()["incident"]["status"]) == (201, "rejected")
 
@@ -210,11 +210,11 @@ def test_open311_services_are_the_event_categories(client: TestClient, config: S
     }
 
 
-def test_open311_request_fields(client: TestClient, feed: CameraFeed, clock: FakeClock) -> None:
+def test_open311_request_fields(client: TestClient, feed: CameraFeed, clock: ManualClock) -> None:
     fire = feed.open_incident(CAM_FIRE_LANE, "fire_smoke", minutes(10), magnitude=6, snapshot=True)
-    clock.now = minutes(12)
+    clock.set(minutes(12))
     client.post(f"/incidents/{fire.id}/transitions", json={"to": "filed"})
-    clock.now = minutes(13)
+    clock.set(minutes(13))
     client.post(f"/incidents/{fire.id}/transitions", json={"to": "dispatched", "department": "北山消防站"})
 
     [request] = client.get("/open311/v2/requests.json").json()

@@ -15,6 +15,7 @@ from analytics.incident_builder import IncidentBuilder
 from api.app import create_app
 from api.cli import DEMO_CONFIG
 from ingest.frames import VideoFrame
+from models.clock import ManualClock
 from models.config import parse_config
 from models.incident import MessageType
 from models.push import LocalBroker, PushJournal
@@ -22,7 +23,7 @@ from models.store import Store
 from models.views import incident_view
 from tests.analytics.helpers import detections
 from tests.analytics.test_ground_plane import FAR_CELL, GROUND, NEAR_CELL
-from tests.api.access import FakeClock, bearer
+from tests.api.access import bearer
 from tests.api.camera_feed import CAM_WALKWAY, minutes
 
 
@@ -53,16 +54,16 @@ def test_an_event_on_the_far_side_reaches_the_far_cells_operator_only(tmp_path):
         store.migrate()
         incident = IncidentBuilder(config).open(event)
         PushJournal(store, broker).incident(incident, MessageType.INCIDENT_OPENED, incident_view)
-    clock = FakeClock(minutes(1))
+    clock = ManualClock(minutes(1))
     with TestClient(create_app(config, run_cameras=False, broker=broker, clock=clock)) as client:
         def listed(user: str) -> list[str]:
-            response = client.get("/incidents", headers=bearer(config, user, clock()))
+            response = client.get("/incidents", headers=bearer(config, user, clock.now()))
             assert response.status_code == 200
             return [item["id"] for item in response.json()["items"]]
 
         assert listed("cell-two") == [incident.id]
         assert listed("cell-one") == []  # the camera's own cell: not its case
-        detail = client.get(f"/incidents/{incident.id}", headers=bearer(config, "cell-two", clock())).json()
+        detail = client.get(f"/incidents/{incident.id}", headers=bearer(config, "cell-two", clock.now())).json()
         assert detail["grid_code"] == FAR_CELL and detail["grid_path"][-1]["name"] == "宝石山第二网格"
         assert detail["lon"] > 120.14  # on the map where the people stand, not at the camera (120.135)
-        assert client.get(f"/incidents/{incident.id}", headers=bearer(config, "cell-one", clock())).status_code == 404
+        assert client.get(f"/incidents/{incident.id}", headers=bearer(config, "cell-one", clock.now())).status_code == 404

@@ -20,8 +20,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api.middleware import API_CSP, CONSOLE_CSP, DOCS_CSP
+from models.clock import ManualClock
 from models.config import ServiceConfig
-from tests.api.access import FakeClock, bearer
+from tests.api.access import bearer
 from tests.api.camera_feed import CAM_FIRE_LANE, CAM_WALKWAY, CameraFeed, minutes
 
 LONE_SURROGATE_BODIES = [
@@ -113,7 +114,7 @@ def served(app: FastAPI) -> Iterator[Served]:
 
 
 def test_a_chunked_body_is_cut_off_at_the_limit_not_read_in_full(
-    served: Served, feed: CameraFeed, config: ServiceConfig, clock: FakeClock
+    served: Served, feed: CameraFeed, config: ServiceConfig, clock: ManualClock
 ) -> None:
     incident = feed.open_incident(CAM_WALKWAY, "crowd", minutes(0), magnitude=8)
     limit = config.server.max_body_bytes
@@ -124,7 +125,7 @@ def test_a_chunked_body_is_cut_off_at_the_limit_not_read_in_full(
             yield b"x" * (1024 * 1024)
         yield b'"}'
 
-    headers = {"content-type": "application/json", **bearer(config, "admin", clock())}
+    headers = {"content-type": "application/json", **bearer(config, "admin", clock.now())}
     with contextlib.suppress(httpx.HTTPError):  # the server may stop reading (and close) before all is sent
         response = httpx.post(f"{served.url}/incidents/{incident.id}/transitions", content=chunks(), headers=headers)
         assert response.status_code == 413
@@ -238,7 +239,7 @@ def test_the_schema_documents_the_errors_routes_answer(client: TestClient) -> No
 
 def test_401_and_403_bodies_are_as_documented(anonymous: TestClient, client: TestClient, config, clock) -> None:
     assert anonymous.get("/incidents").json() == {"detail": "not authenticated"}
-    viewer = bearer(config, "viewer", clock())
+    viewer = bearer(config, "viewer", clock.now())
     response = client.get("/deliveries", headers=viewer)
     assert response.status_code == 403 and isinstance(response.json()["detail"], str)
 

@@ -7,9 +7,11 @@ import asyncio
 import json
 from datetime import UTC, datetime
 
+import pytest
 from starlette.websockets import WebSocket
 
 from api.hub import Client, Subscription, WebsocketHub, message_json, message_text
+from models.clock import ManualClock
 from models.incident import PushMessage
 
 AT = datetime(2026, 1, 1, 8, 0, tzinfo=UTC)
@@ -96,40 +98,61 @@ def test_overflow_stops_the_slow_client_only() -> None:
 
 
 def test_wait_wakes_on_a_message_on_close_and_times_out() -> None:
+    clock = ManualClock(AT)
+
     async def run() -> None:
-        hub = WebsocketHub(asyncio.get_running_loop())
+        hub = WebsocketHub(asyncio.get_running_loop(), clock=clock)
         client = hub.add(Subscription())
-        assert await client.wait(0.01) is False
+        quiet = asyncio.create_task(client.wait(0.01))
+        await asyncio.sleep(0)  # the task starts waiting
+        clock.advance(0.01)
+        assert await asyncio.wait_for(quiet, 1) is False
         waiting = asyncio.create_task(client.wait(5))
         await asyncio.sleep(0)
         hub.publish(message(1))
         assert await asyncio.wait_for(waiting, 1) is True
         assert await client.wait(5) is True  # something is queued: no wait
         client.pending.clear()
-        closing = Client(Subscription())
+        closing = Client(Subscription(), clock=clock)
         waiting = asyncio.create_task(closing.wait(5))
         await asyncio.sleep(0)
         closing.close()
         assert await asyncio.wait_for(waiting, 1) is True and closing.closed
+        assert clock.monotonic() == 0.01  # nothing but the first wait needed time to pass
 
     asyncio.run(run())
 
 
+async def settle() -> None:
+    """Let the callbacks the clock scheduled run (it wakes waiters through the loop)."""
+    for _ in range(3):
+        await asyncio.sleep(0)
+
+
 def test_a_busy_client_times_out_only_after_a_whole_quiet_interval() -> None:
+    clock = ManualClock(AT)
+
     async def run() -> None:
-        hub = WebsocketHub(asyncio.get_running_loop())
+        hub = WebsocketHub(asyncio.get_running_loop(), clock=clock)
         client = hub.add(Subscription())
-        loop = asyncio.get_running_loop()
-        started = loop.time()
         for seq in range(1, 6):  # a message every 0.04 s: never quiet for 0.1 s
             waiting = asyncio.create_task(client.wait(0.1))
-            await asyncio.sleep(0.04)
+            await settle()
+            clock.advance(0.04)
+            await settle()
+            assert not waiting.done()
             hub.publish(message(seq))
             assert await waiting is True
             client.pending.clear()
-        quiet_from = loop.time()
-        assert await client.wait(0.1) is False
-        assert loop.time() - quiet_from >= 0.099 and loop.time() - started >= 0.3
+        quiet_from = clock.monotonic()
+        waiting = asyncio.create_task(client.wait(0.1))
+        await settle()
+        clock.advance(0.099)
+        await settle()
+        assert not waiting.done()  # not before a whole quiet interval
+        clock.advance(0.001)
+        assert await asyncio.wait_for(waiting, 1) is False
+        assert clock.monotonic() - quiet_from == pytest.approx(0.1) and clock.monotonic() >= 0.3
         hub.remove(client)
         assert client.closed and client._timer is None
 

@@ -9,10 +9,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from models.clock import ManualClock
 from models.incident import Incident
 from models.push import LocalBroker, PushJournal
 from models.store import Store
-from tests.api.access import FakeClock, bearer
+from tests.api.access import bearer
 from tests.api.camera_feed import (
     CAM_FIRE_LANE,
     CAM_WALKWAY,
@@ -69,9 +70,9 @@ def city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[City]:
             "drill": feed.open_incident(CAM_FIRE_LANE, "fire_smoke", minutes(40), magnitude=1, is_test=True),
         }
         incidents["fault"] = feed.close_incident(incidents["fault"], minutes(45))
-    clock = FakeClock(minutes(50))  # the service's now: 08:50
+    clock = ManualClock(minutes(50))  # the service's now: 08:50
     app = create_app(config, run_cameras=False, broker=broker, clock=clock)
-    with TestClient(app, headers=bearer(config, "admin", clock())) as client:
+    with TestClient(app, headers=bearer(config, "admin", clock.now())) as client:
         yield City(client, incidents)
 
 

@@ -6,7 +6,6 @@ tests/e2e/test_service_end_to_end.py; here the store's side (as the pipelines wr
 from __future__ import annotations
 
 import socket
-import time
 from pathlib import Path
 
 import pytest
@@ -15,10 +14,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from api.app import create_app
 from ingest.health import CameraState
+from models.clock import ManualClock
 from models.config import ServiceConfig
-from tests.api.access import INCIDENT_SYSTEM_KEY, FakeClock, bearer
+from tests.api.access import INCIDENT_SYSTEM_KEY, bearer
 from tests.api.camera_feed import CAM_FIRE_LANE, CAM_WALKWAY, T0, CameraFeed, minutes
-from tests.api.test_delivery import FAST, delivery_config, running_app
+from tests.api.test_delivery import FAST, POLL_S, delivery_config, running_app
+from tests.manual_time import run_until
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -70,17 +71,16 @@ def test_delivery_queue_depth_and_failures(tmp_path: Path) -> None:
     endpoints = {"cms": {"url": f"http://127.0.0.1:{dead_port}/events", "secret": "${XL_TEST_DELIVERY_SECRET}",
                          "max_attempts": 1000, **FAST}}  # fmt: skip
     config = delivery_config(tmp_path, f"sqlite:///{tmp_path / 'xl.db'}", endpoints)
-    with running_app(config) as (client, feed):
+    clock = ManualClock(T0)
+    with running_app(config, clock) as (client, feed):
         assert value(scrape(client), "xueliang_delivery_queue_depth", endpoint="cms") is None
         feed.open_incident(CAM_WALKWAY, "crowd", minutes(1), count=40)
-        deadline = time.monotonic() + 10
-        while True:
-            samples = scrape(client)
-            failures = value(samples, "xueliang_delivery_failures_total", endpoint="cms") or 0
-            if failures >= 2 or time.monotonic() > deadline:
-                break
-            time.sleep(0.1)
-        assert failures >= 2
+
+        def failed_twice() -> bool:
+            return (value(scrape(client), "xueliang_delivery_failures_total", endpoint="cms") or 0) >= 2
+
+        run_until(failed_twice, clock, POLL_S, "two failed attempts")  # the retry's backoff passes on the clock
+        samples = scrape(client)
         assert value(samples, "xueliang_delivery_queue_depth", endpoint="cms") == 1
         assert value(samples, "xueliang_delivery_dead_letters", endpoint="cms") == 0
 
@@ -88,7 +88,7 @@ def test_delivery_queue_depth_and_failures(tmp_path: Path) -> None:
 @pytest.mark.parametrize("setting", ["admin", "open", "off"])
 def test_who_may_scrape(config: ServiceConfig, setting: str) -> None:
     config = config.model_copy(update={"server": config.server.model_copy(update={"metrics": setting})})
-    clock = FakeClock(T0)
+    clock = ManualClock(T0)
     with TestClient(create_app(config, run_cameras=False, clock=clock)) as api:
         admin, operator = bearer(config, "admin", T0), bearer(config, "beishan", T0)
         codes = [

@@ -13,9 +13,10 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from ingest.demo.footage import fire_clip
+from models.clock import ManualClock
 from models.config import ReplaysConfig, ServiceConfig
 from models.push import LocalBroker
-from tests.api.access import FakeClock, bearer
+from tests.api.access import bearer
 from tests.api.camera_feed import CAM_FIRE_LANE, CAM_YUQUAN, CELL_FIRE_LANE, demo_config
 from tests.api.live_client import next_message
 
@@ -39,7 +40,7 @@ def config(tmp_path: Path, clips: Path) -> ServiceConfig:
 
 
 @pytest.fixture
-def app(config: ServiceConfig, broker: LocalBroker, clock: FakeClock, real_detectors) -> FastAPI:
+def app(config: ServiceConfig, broker: LocalBroker, clock: ManualClock, real_detectors) -> FastAPI:
     """The API without live cameras, with the real models for its replays."""
     return create_app(config, run_cameras=False, detectors=real_detectors, broker=broker, clock=clock)
 
@@ -131,9 +132,9 @@ def test_who_may_run_and_see_replays(app, client, anonymous, config, clock):
     clip = str(fire_clip())
     assert anonymous.post("/replays", json={"clip": clip, "camera": CAM_FIRE_LANE}).status_code == 401
     assert anonymous.get("/replays").status_code == 401
-    viewer = bearer(config, "viewer", clock())
+    viewer = bearer(config, "viewer", clock.now())
     assert client.post("/replays", json={"clip": clip, "camera": CAM_FIRE_LANE}, headers=viewer).status_code == 403
-    lingyin = bearer(config, "lingyin", clock())  # an operator of the other street: the fire lane is not there
+    lingyin = bearer(config, "lingyin", clock.now())  # an operator of the other street: the fire lane is not there
     outside = client.post("/replays", json={"clip": clip, "camera": CAM_FIRE_LANE}, headers=lingyin)
     assert outside.status_code == 422
     assert outside.json()["detail"] == [
@@ -141,7 +142,7 @@ def test_who_may_run_and_see_replays(app, client, anonymous, config, clock):
     ]
     mine = client.post("/replays", json={"clip": clip, "camera": CAM_YUQUAN, "speed": "max"}, headers=lingyin)
     assert mine.status_code == 202
-    beishan = bearer(config, "beishan", clock())
+    beishan = bearer(config, "beishan", clock.now())
     assert client.get(f"/replays/{mine.json()['id']}", headers=beishan).status_code == 404
     assert client.get("/replays", headers=beishan).json() == []
     assert client.get("/replays/unknown").status_code == 404

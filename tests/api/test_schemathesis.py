@@ -34,9 +34,10 @@ from schemathesis.checks import (
 )
 
 from api.app import create_app
+from models.clock import ManualClock
 from models.push import LocalBroker, PushJournal
 from models.store import Store
-from tests.api.access import FakeClock, bearer
+from tests.api.access import bearer
 from tests.api.camera_feed import CAM_FIRE_LANE, CAM_WALKWAY, T0, CameraFeed, demo_config, minutes
 
 # XL_SCHEMATHESIS_EXAMPLES=200 for a deeper run by hand (80 per operation: ~45 s here, all green)
@@ -60,7 +61,7 @@ def api_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[schem
         feed = CameraFeed(config, PushJournal(store, LocalBroker()))
         feed.open_incident(CAM_WALKWAY, "crowd", minutes(0), magnitude=8)
         fire = feed.open_incident(CAM_FIRE_LANE, "fire_smoke", minutes(5), magnitude=6, snapshot=True)
-    app = create_app(config, run_cameras=False, clock=FakeClock(T0))
+    app = create_app(config, run_cameras=False, clock=ManualClock(T0))
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     schema.config.update(headers=bearer(config, "admin", T0))
     yield schema, fire.id

@@ -20,9 +20,10 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.routes.ws import REPLAY_PAGE
 from ingest.health import CameraState
+from models.clock import ManualClock
 from models.push import LocalBroker, PushJournal
 from models.store import Store
-from tests.api.access import FakeClock, bearer
+from tests.api.access import bearer
 from tests.api.camera_feed import (
     CAM_FIRE_LANE,
     CAM_WALKWAY,
@@ -176,7 +177,7 @@ def test_message_committed_right_after_the_accept_is_delivered(tmp_path: Path) -
     """The server is held just after accepting; what the pipelines commit then is still delivered."""
     config = demo_config(tmp_path)
     broker = LocalBroker()
-    held = HeldTransport(create_app(config, run_cameras=False, broker=broker, clock=FakeClock(T0)), pause="after_accept")
+    held = HeldTransport(create_app(config, run_cameras=False, broker=broker, clock=ManualClock(T0)), pause="after_accept")
     with Store(config.store.url.get_secret_value()) as store, TestClient(held, headers=bearer(config, "admin", T0)) as client:
         feed = CameraFeed(config, PushJournal(store, broker))
         with client.websocket_connect("/ws", headers=dict([HOLD_HEADER])) as ws:
@@ -343,7 +344,7 @@ QUEUE = 5
 def held_city(tmp_path: Path) -> Iterator[tuple[TestClient, HeldTransport, CameraFeed]]:
     config = demo_config(tmp_path, websocket_queue=QUEUE)
     broker = LocalBroker()
-    held = HeldTransport(create_app(config, run_cameras=False, broker=broker, clock=FakeClock(T0)), pause="before_each_send")
+    held = HeldTransport(create_app(config, run_cameras=False, broker=broker, clock=ManualClock(T0)), pause="before_each_send")
     with Store(config.store.url.get_secret_value()) as store, TestClient(held, headers=bearer(config, "admin", T0)) as client:
         try:
             yield client, held, CameraFeed(config, PushJournal(store, broker))

@@ -17,9 +17,10 @@ from pydantic import SecretStr
 from api.app import create_app
 from ingest.health import CameraState
 from models.brokers import RedisStreamBroker
+from models.clock import ManualClock
 from models.push import PushJournal
 from models.store import Store
-from tests.api.access import FakeClock, bearer
+from tests.api.access import bearer
 from tests.api.camera_feed import CAM_FIRE_LANE, CAM_WALKWAY, CAM_YUQUAN, T0, CameraFeed, demo_config, minutes
 from tests.api.live_client import assert_quiet, messages, seqs
 from tests.api.postgres_support import postgres_schema_url_fixture  # noqa: F401 - the fixture postgres_schema_url
@@ -47,7 +48,7 @@ def test_two_replicas_deliver_the_same_seqs_from_several_publishers(
         for _ in range(2):  # each replica: its own app, store reader and broker connection
             broker = stack.enter_context(RedisStreamBroker(redis_server.url, message_log=stack.enter_context(
                 Store(url)).push_log))
-            app = create_app(config, run_cameras=False, broker=broker, clock=FakeClock(T0))
+            app = create_app(config, run_cameras=False, broker=broker, clock=ManualClock(T0))
             clients.append(stack.enter_context(TestClient(app, headers=bearer(config, "admin", T0))))
             assert broker.wait_connected(10)
         sockets = [stack.enter_context(client.websocket_connect("/ws")) for client in clients]

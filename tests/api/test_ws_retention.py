@@ -10,9 +10,10 @@ from datetime import timedelta
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from models.clock import ManualClock
 from models.config import ServiceConfig
 from models.store import Store
-from tests.api.access import FakeClock, bearer
+from tests.api.access import bearer
 from tests.api.camera_feed import CAM_FIRE_LANE, CAM_WALKWAY, CAM_YUQUAN, CameraFeed, minutes
 from tests.api.live_client import assert_quiet, close_code, messages, next_message, seqs
 from tests.api.test_ws import ALL, CONNECTING, OFFLINE, ONLINE, ROUND, write_round, ws_path
@@ -65,7 +66,7 @@ def test_resume_from_before_the_watermark_is_closed_4410_and_a_fresh_connection_
 
 
 def test_the_service_prunes_old_messages_at_start(
-    app: FastAPI, config: ServiceConfig, clock: FakeClock, feed: CameraFeed
+    app: FastAPI, config: ServiceConfig, clock: ManualClock, feed: CameraFeed
 ) -> None:
     # camera statuses only: incidents would fall overdue when the clock moves, and be announced anew
     for n, (camera_id, state) in enumerate(
@@ -78,7 +79,7 @@ def test_the_service_prunes_old_messages_at_start(
     clock.advance(timedelta(days=8))  # the service starts eight days after these were written
     store = Store(config.store.url.get_secret_value())
     try:
-        with TestClient(app, headers=bearer(config, "admin", clock())) as client:
+        with TestClient(app, headers=bearer(config, "admin", clock.now())) as client:
             deadline = time.monotonic() + 5
             while store.push_log.pruned_through_seq() == 0 and time.monotonic() < deadline:
                 time.sleep(0.02)

@@ -18,6 +18,7 @@ from ingest.frames import VideoFrame
 from ingest.health import CameraHealth, CameraState
 from ingest.rtsp_server import LocalRtspServer
 from ingest.testing import FakeTcpServer, HealthLog, MemorySource, wait_until
+from models.clock import ManualClock
 from models.config import StreamConfig
 
 # Short timeouts keep the module fast; generous margins keep it stable on a busy 2-core machine.
@@ -255,7 +256,7 @@ def test_file_replay_with_block_policy_is_complete_and_deterministic(
             analysis_fps=5.0,
             drop_policy=DropPolicy.BLOCK,
             realtime=False,
-            clock=lambda: 1_000_000.0,
+            clock=ManualClock(1_000_000.0),
         )
         timestamps = []
         while (frame := camera.next_frame(timeout=5.0)) is not None:

@@ -10,16 +10,16 @@ import pytest
 
 from ingest.demo.footage import fire_clip
 from ingest.packet_ring import PacketRing, write_mp4
+from models.clock import ManualClock
 
 T0 = 1_790_000_000.0
 
 
-class PtsClock:
-    def __init__(self) -> None:
-        self.now = T0
+class PtsClock(ManualClock):
+    """The service's clock stepped to each packet's arrival (T0 + its pts, as a live camera's would arrive)."""
 
-    def __call__(self) -> float:
-        return self.now
+    def __init__(self) -> None:
+        super().__init__(T0)
 
 
 def feed(ring: PacketRing, clock: PtsClock, path: Path, *, offset: float = 0.0, skip: int = 0) -> int:
@@ -30,7 +30,7 @@ def feed(ring: PacketRing, clock: PtsClock, path: Path, *, offset: float = 0.0, 
         for i, packet in enumerate(container.demux(stream)):
             if packet.size == 0 or i < skip:
                 continue
-            clock.now = T0 + offset + float(packet.pts * packet.time_base)
+            clock.set(T0 + offset + float(packet.pts * packet.time_base))
             ring.add(packet, stream)
             fed += 1
     return fed
@@ -100,7 +100,7 @@ def test_a_clip_never_spans_a_reconnect(tmp_path, clip_file):
     clock = PtsClock()
     ring = PacketRing(max_seconds=60, max_bytes=2**30, clock=clock)
     feed(ring, clock, clip_file)
-    length = clock.now - T0
+    length = clock.time() - T0
     feed(ring, clock, clip_file, offset=length + 2)  # the camera came back 2 s later: a new stream
     clip = ring.clip(T0 + length - 3, T0 + length + 10)
     assert clip is not None and clip.end <= T0 + length + 0.01  # ends with the first connection
@@ -159,7 +159,7 @@ def test_packets_that_came_in_a_burst_are_stamped_by_their_stream_timing(tmp_pat
         for packet in container.demux(stream):
             if packet.size:
                 pts_s = float(packet.pts * packet.time_base)
-                clock.now = T0 + max(pts_s, 1.0)  # the first second arrives at once, at 1.0 s; then in real time
+                clock.set(T0 + max(pts_s, 1.0))  # the first second arrives at once, at 1.0 s; then in real time
                 ring.add(packet, stream)
     clip = ring.clip(T0, T0 + 3.0)
     assert clip is not None and clip.start == pytest.approx(T0, abs=1e-6) and clip.end == pytest.approx(T0 + 3.0)

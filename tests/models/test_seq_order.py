@@ -8,18 +8,11 @@ import pytest
 from sqlalchemy import text
 
 from models.brokers import SeqOrderedFeed
+from models.clock import ManualClock
 from models.incident import PushMessage
 from models.push import LocalBroker, PushJournal
 from models.store import Store
 from tests.models.broker_support import commit_status
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def committed(store: Store, count: int) -> list[PushMessage]:
@@ -27,7 +20,7 @@ def committed(store: Store, count: int) -> list[PushMessage]:
     return [commit_status(journal, "cam-a", index) for index in range(count)]
 
 
-def make_feed(store: Store, clock: Clock, after: int = 0) -> tuple[SeqOrderedFeed, list[int]]:
+def make_feed(store: Store, clock: ManualClock, after: int = 0) -> tuple[SeqOrderedFeed, list[int]]:
     seen: list[int] = []
     feed = SeqOrderedFeed(store.push_log, lambda message: seen.append(message.seq), after=after, gap_wait_s=0.25,
                           clock=clock)
@@ -36,7 +29,7 @@ def make_feed(store: Store, clock: Clock, after: int = 0) -> tuple[SeqOrderedFee
 
 def test_in_order_messages_pass_straight_through(store: Store) -> None:
     messages = committed(store, 3)
-    feed, seen = make_feed(store, Clock())
+    feed, seen = make_feed(store, ManualClock(100.0))
     for message in messages:
         feed.offer(message)
     assert seen == [1, 2, 3]
@@ -44,10 +37,10 @@ def test_in_order_messages_pass_straight_through(store: Store) -> None:
 
 
 def test_nothing_offered_and_an_empty_store_deliver_nothing(store: Store) -> None:
-    clock = Clock()
+    clock = ManualClock(100.0)
     feed, seen = make_feed(store, clock)
     feed.tick()
-    clock.now += 10
+    clock.advance(10)
     feed.tick()
     feed.catch_up()
     assert seen == [] and feed.last_seq == 0
@@ -55,12 +48,12 @@ def test_nothing_offered_and_an_empty_store_deliver_nothing(store: Store) -> Non
 
 def test_a_reordered_message_is_held_until_the_missing_one_arrives_without_reading_the_store(store: Store) -> None:
     first, second, third = committed(store, 3)
-    clock = Clock()
+    clock = ManualClock(100.0)
     feed, seen = make_feed(store, clock)
     feed.offer(third)
     feed.offer(first)
     assert seen == [1]  # 3 waits for 2
-    clock.now += 0.1
+    clock.advance(0.1)
     feed.tick()
     assert seen == [1]
     feed.offer(second)
@@ -70,14 +63,14 @@ def test_a_reordered_message_is_held_until_the_missing_one_arrives_without_readi
 
 def test_a_gap_outliving_the_wait_is_read_from_the_store(store: Store) -> None:
     messages = committed(store, 5)
-    clock = Clock()
+    clock = ManualClock(100.0)
     feed, seen = make_feed(store, clock)
     feed.offer(messages[0])
     feed.offer(messages[4])  # 2, 3, 4 lost by the broker
-    clock.now += 0.24
+    clock.advance(0.24)
     feed.tick()
     assert seen == [1]
-    clock.now += 0.02
+    clock.advance(0.02)
     feed.tick()
     assert seen == [1, 2, 3, 4, 5]
     assert feed.counts.gap_reads == 1 and feed.counts.from_store == 4
@@ -88,7 +81,7 @@ def test_a_gap_outliving_the_wait_is_read_from_the_store(store: Store) -> None:
 
 def test_a_seq_is_never_delivered_twice_or_below_one_delivered(store: Store) -> None:
     messages = committed(store, 3)
-    feed, seen = make_feed(store, Clock())
+    feed, seen = make_feed(store, ManualClock(100.0))
     for message in [messages[0], messages[0], messages[1], messages[0], messages[2], messages[1]]:
         feed.offer(message)
     assert seen == [1, 2, 3]
@@ -115,12 +108,12 @@ def test_a_hole_in_the_store_is_skipped_after_the_bounded_wait(store: Store, db_
     burn_a_seq(store, db_url)
     after = committed(store, 2)
     assert [m.seq for m in after] == [4, 5]
-    clock = Clock()
+    clock = ManualClock(100.0)
     feed, seen = make_feed(store, clock)
     for message in before + after:
         feed.offer(message)
     assert seen == [1, 2]  # 3 might still be on its way
-    clock.now += 0.25
+    clock.advance(0.25)
     feed.tick()
     assert seen == [1, 2, 4, 5]
     assert feed.held == 0
@@ -128,7 +121,7 @@ def test_a_hole_in_the_store_is_skipped_after_the_bounded_wait(store: Store, db_
 
 def test_catch_up_delivers_what_the_broker_never_carried_then_goes_on_live(store: Store) -> None:
     messages = committed(store, 4)
-    feed, seen = make_feed(store, Clock(), after=1)
+    feed, seen = make_feed(store, ManualClock(100.0), after=1)
     feed.offer(messages[3])  # held: 2 and 3 missing
     feed.catch_up()  # e.g. the broker is back after an outage
     assert seen == [2, 3, 4] and feed.held == 0
@@ -141,7 +134,7 @@ def test_catch_up_pages_through_a_long_backlog(store: Store) -> None:
     journal = PushJournal(store, LocalBroker())
     for index in range(1203):
         commit_status(journal, "cam-a", index)
-    feed, seen = make_feed(store, Clock())
+    feed, seen = make_feed(store, ManualClock(100.0))
     feed.catch_up()
     assert seen == list(range(1, 1204))
 
@@ -170,7 +163,7 @@ def test_too_many_held_messages_read_the_gap_from_the_store_at_once(store: Store
     messages = committed(store, 6)
     seen: list[int] = []
     feed = SeqOrderedFeed(store.push_log, lambda message: seen.append(message.seq), gap_wait_s=60, max_held=3,
-                          clock=Clock())
+                          clock=ManualClock(100.0))
     for message in messages[2:]:  # 1 and 2 lost; the fourth held message overflows the bound
         feed.offer(message)
     assert seen == [1, 2, 3, 4, 5, 6]
