@@ -110,7 +110,7 @@ def model_input(image: np.ndarray, image_size: int) -> np.ndarray:
     ultralytics does), RGB, NCHW float32 in 0..1."""
     from ultralytics.data.augment import LetterBox
 
-    boxed = LetterBox(new_shape=(image_size, image_size), auto=False, stride=32)(image=image)
+    boxed: np.ndarray = LetterBox(new_shape=(image_size, image_size), auto=False, stride=32)(image=image)  # type: ignore[assignment]
     return np.ascontiguousarray(boxed[..., ::-1].transpose(2, 0, 1)[None], dtype=np.float32) / 255.0
 
 
