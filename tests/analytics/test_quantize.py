@@ -102,3 +102,14 @@ def test_int8_people_model_quantized_once_cached_and_counts_like_fp32(tmp_path, 
     changed = UltralyticsDetector("people", other, cache_dir=tmp_path)
     assert count_quantize == ["people", "people"] and changed.model_path != detector.model_path
     assert detector.model_path.is_dir()  # the first calibration's model is still there
+
+
+def test_check_config_names_missing_calibration_frames(tmp_path):
+    from analytics.detector_backends import check_model
+
+    config = model_config(
+        "people", runtime="openvino", precision="int8", calibration={"paths": [str(tmp_path / "gone.mp4")]}
+    )
+    with pytest.raises(ModelUnavailableError, match=r"models\.people\.calibration\.paths: .*gone\.mp4 does not exist"):
+        check_model("people", config)
+    check_model("people", model_config("people"))  # fp32: the weights alone
