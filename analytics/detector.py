@@ -112,6 +112,11 @@ class UltralyticsDetector:
         self.model_path = (
             exported_model(name, config, self.weights, runtime, cache_dir=cache_dir) if runtime else self.weights
         )
+        if config.precision == "int8":  # the OpenVINO export quantized with NNCF (analytics/quantize.py)
+            from analytics.quantize import quantized_model
+
+            self.model_path = quantized_model(name, config, self.weights, cache_dir=cache_dir)
+            self.runtime = "openvino-int8"
         self._model = yolo(str(self.model_path), task=config.task)
         names: dict[int, str] = self._model.names  # type: ignore[assignment]
         unknown = set(config.labels) - set(names.values())

@@ -17,6 +17,7 @@ from typing import Any
 
 from analytics.detector import Detector, UltralyticsDetector
 from analytics.model_files import resolve_weights
+from analytics.quantize import calibration_set
 from models.config.detectors import DetectorModelConfig
 
 
@@ -29,8 +30,16 @@ class DetectorBackend:
     check: Callable[[str, Any], object]
 
 
+def check_ultralytics(name: str, model: Any) -> object:
+    """The weights are there and the configured ones; for `precision: int8`, the calibration frames are there."""
+    weights = resolve_weights(name, model)
+    if model.precision == "int8" and model.calibration is not None:
+        calibration_set(name, model.calibration)
+    return weights
+
+
 DETECTOR_BACKENDS: dict[str, DetectorBackend] = {
-    "ultralytics": DetectorBackend(load=UltralyticsDetector, check=resolve_weights),
+    "ultralytics": DetectorBackend(load=UltralyticsDetector, check=check_ultralytics),
 }
 
 

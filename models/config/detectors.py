@@ -54,6 +54,19 @@ class DetectorModelConfig(Strict):
         return {label for name in self.labels for label in self.labels_of(name)}
 
 
+class CalibrationConfig(Strict):
+    """The frames an int8 model is calibrated on: the camera's own kind of footage (pedestrian scenes for a people
+    model, fire and no-fire scenes for a fire model)."""
+
+    paths: list[Path] = Field(
+        min_length=1,
+        description="Clips (.mp4, .avi, ...) and folders of stills (.jpg, .png) to take calibration frames from.",
+    )
+    frames: int = Field(
+        default=100, ge=1, le=2000, description="How many frames to calibrate on, spread evenly over `paths`."
+    )
+
+
 class UltralyticsModelConfig(DetectorModelConfig):
     type: Literal["ultralytics"] = Field(description="Backend; ultralytics YOLO weights (.pt, .onnx, .tflite).")
     package: str | None = Field(
@@ -96,11 +109,37 @@ class UltralyticsModelConfig(DetectorModelConfig):
         "Weights that are not .pt (.onnx, .tflite) run as given.",
     )
 
+    precision: Literal["fp32", "int8"] = Field(
+        default="fp32",
+        description="`int8`: the OpenVINO export quantized once, offline, with NNCF post-training quantization on "
+        "the `calibration` frames, cached by the weights' sha256 plus the calibration set's (needs `runtime: "
+        "openvino`; speed and accuracy against fp32: bench/speed/RESULTS.md). `fp32`: the runtime's default "
+        "(OpenVINO runs bf16 on CPUs with native bf16).",
+    )
+    calibration: CalibrationConfig | None = Field(
+        default=None, description="Calibration frames for `precision: int8` (ignored for fp32)."
+    )
+
     @model_validator(mode="after")
     def verify_one_source(self) -> UltralyticsModelConfig:
         by_package = self.package is not None and self.resource is not None
         if by_package == (self.path is not None) or (self.package is None) != (self.resource is None):
             raise ValueError("give either `path`, or both `package` and `resource`")
+        return self
+
+    @model_validator(mode="after")
+    def verify_precision(self) -> UltralyticsModelConfig:
+        if self.precision == "int8":
+            if self.runtime != "openvino":
+                raise ValueError(
+                    f"precision: int8 needs `runtime: openvino` (got runtime: {self.runtime}): the int8 model is "
+                    "the OpenVINO export quantized with NNCF"
+                )
+            if self.calibration is None:
+                raise ValueError(
+                    "precision: int8 needs `calibration` (paths: clips or folders of stills from the cameras' kind "
+                    "of footage, frames: how many)"
+                )
         return self
 
 
