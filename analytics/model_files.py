@@ -32,7 +32,7 @@ class ModelUnavailableError(RuntimeError):
 @lru_cache(maxsize=32)
 def file_sha256(path: Path) -> str:
     """sha256 of a weights file, read once per process (installed weights do not change under a running one)."""
-    return _hash_file(path)
+    return hash_file(path)
 
 
 def resolve_weights(name: str, model: UltralyticsModelConfig) -> Path:
@@ -127,7 +127,7 @@ def models_cache_dir() -> Path:
     return Settings().cache / "models"
 
 
-def _hash_file(path: Path) -> str:
+def hash_file(path: Path) -> str:
     """sha256 of a file, read now (not cached: an export is checked against its sidecar on every load)."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -140,7 +140,7 @@ def _expected_sidecar(source_sha256: str, runtime: str, image_size: int) -> dict
     return {"version": EXPORT_VERSION, "source_sha256": source_sha256, "runtime": runtime, "image_size": image_size}
 
 
-def _verified_export(directory: Path, expected: dict[str, object]) -> Path | None:
+def verified_export(directory: Path, expected: dict[str, object]) -> Path | None:
     """The export's model path if `directory` holds an export matching `expected` whose files match their
     recorded sha256; None otherwise (missing, other settings, or changed since it was made)."""
     try:
@@ -148,7 +148,7 @@ def _verified_export(directory: Path, expected: dict[str, object]) -> Path | Non
         if any(sidecar.get(key) != value for key, value in expected.items()):
             return None
         files: dict[str, str] = sidecar["files"]
-        if not files or any(_hash_file(directory / rel) != digest for rel, digest in files.items()):
+        if not files or any(hash_file(directory / rel) != digest for rel, digest in files.items()):
             return None
         actual = {str(p.relative_to(directory)) for p in directory.rglob("*") if p.is_file()} - {SIDECAR}
         if actual != set(files):
@@ -171,12 +171,12 @@ def exported_model(
     """
     if runtime == "torch":
         return weights
-    source_sha256 = _hash_file(weights)
+    source_sha256 = hash_file(weights)
     directory = (cache_dir or models_cache_dir()) / source_sha256 / str(model.image_size) / runtime
     expected = _expected_sidecar(source_sha256, runtime, model.image_size)
     directory.parent.mkdir(parents=True, exist_ok=True)
-    with _exclusive(directory.parent / f".{runtime}.lock"):
-        found = _verified_export(directory, expected)
+    with exclusive_lock(directory.parent / f".{runtime}.lock"):
+        found = verified_export(directory, expected)
         if found is not None:
             return found
         if directory.exists():
@@ -185,14 +185,14 @@ def exported_model(
             shutil.rmtree(directory)
         log.info("model %r: exporting %s to %s at %d px (once)", name, weights.name, runtime, model.image_size)
         _export(name, model, weights, runtime, directory, expected)
-        found = _verified_export(directory, expected)
+        found = verified_export(directory, expected)
         if found is None:
             raise ModelUnavailableError(f"model {name!r}: the {runtime} export in {directory} did not verify")
         return found
 
 
 @contextlib.contextmanager
-def _exclusive(lock_path: Path) -> Iterator[None]:
+def exclusive_lock(lock_path: Path) -> Iterator[None]:
     """One exporter at a time per model and size, across processes (the service and tests may start together)."""
     with lock_path.open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -232,7 +232,7 @@ def _export(
         result.mkdir()
         produced.rename(result / produced.name)
         model_rel = produced.name  # model.onnx, or the model_openvino_model/ directory
-        files = {str(p.relative_to(result)): _hash_file(p) for p in sorted(result.rglob("*")) if p.is_file()}
+        files = {str(p.relative_to(result)): hash_file(p) for p in sorted(result.rglob("*")) if p.is_file()}
         sidecar = {**expected, "model": model_rel, "files": files, "weights": weights.name}
         (result / SIDECAR).write_text(json.dumps(sidecar, indent=2) + "\n", encoding="utf-8")
         os.replace(result, directory)

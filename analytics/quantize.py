@@ -31,12 +31,12 @@ import numpy as np
 
 from analytics.model_files import (
     ModelUnavailableError,
-    _exclusive,
-    _hash_file,
-    _verified_export,
+    exclusive_lock,
     exported_model,
     file_sha256,
+    hash_file,
     models_cache_dir,
+    verified_export,
 )
 from models.config import UltralyticsModelConfig
 from models.config.detectors import CalibrationConfig
@@ -124,7 +124,7 @@ def quantized_model(
         raise ModelUnavailableError(f"models.{name}.calibration: precision int8 needs calibration frames")
     fp32 = exported_model(name, model, weights, "openvino", cache_dir=cache_dir)
     calibration = calibration_set(name, model.calibration)
-    source_sha256 = _hash_file(weights)
+    source_sha256 = hash_file(weights)
     base = (cache_dir or models_cache_dir()) / source_sha256 / str(model.image_size)
     directory = base / "openvino-int8" / calibration.sha256[:16]
     expected: dict[str, object] = {
@@ -137,15 +137,15 @@ def quantized_model(
         "nncf": nncf.__version__,
     }
     directory.parent.mkdir(parents=True, exist_ok=True)
-    with _exclusive(base / ".openvino.lock"):
-        found = _verified_export(directory, expected)
+    with exclusive_lock(base / ".openvino.lock"):
+        found = verified_export(directory, expected)
         if found is not None:
             return found
         if directory.exists():
             log.warning("model %r: cached int8 model in %s fails its checks; quantizing again", name, directory)
             shutil.rmtree(directory)
         _quantize(name, model, fp32, calibration, directory, expected)
-        found = _verified_export(directory, expected)
+        found = verified_export(directory, expected)
         if found is None:
             raise ModelUnavailableError(f"model {name!r}: the int8 model in {directory} did not verify")
         return found
@@ -183,7 +183,7 @@ def _quantize(
         for extra in fp32.iterdir():  # metadata.yaml: class names, stride, image size
             if extra.suffix not in (".xml", ".bin"):
                 shutil.copyfile(extra, out / extra.name)
-        files = {str(p.relative_to(result)): _hash_file(p) for p in sorted(result.rglob("*")) if p.is_file()}
+        files = {str(p.relative_to(result)): hash_file(p) for p in sorted(result.rglob("*")) if p.is_file()}
         sidecar = {
             **expected,
             "model": fp32.name,

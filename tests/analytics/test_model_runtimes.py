@@ -53,7 +53,7 @@ def test_export_once_then_reuse_and_reexport_when_tampered(tmp_path, count_expor
     assert tmp_path in first.parents and weights.parent not in first.parents  # never beside the package's weights
     sidecar = json.loads((first.parent / SIDECAR).read_text())
     assert sidecar["source_sha256"] == config.sha256 and sidecar["image_size"] == 160
-    assert sidecar["files"] == {"model.onnx": model_files._hash_file(first)}
+    assert sidecar["files"] == {"model.onnx": model_files.hash_file(first)}
 
     again = exported_model("people", config, weights, "onnx", cache_dir=tmp_path)
     assert again == first and count_exports == ["onnx"]  # reused, not exported again
@@ -64,24 +64,24 @@ def test_export_once_then_reuse_and_reexport_when_tampered(tmp_path, count_expor
     repaired = exported_model("people", config, weights, "onnx", cache_dir=tmp_path)
     assert count_exports == ["onnx", "onnx"]  # exported again, not loaded
     resealed = json.loads((repaired.parent / SIDECAR).read_text())
-    assert resealed["files"] == {"model.onnx": model_files._hash_file(repaired)}
-    assert model_files._hash_file(repaired) != model_files.hashlib.sha256(data).hexdigest()
+    assert resealed["files"] == {"model.onnx": model_files.hash_file(repaired)}
+    assert model_files.hash_file(repaired) != model_files.hashlib.sha256(data).hexdigest()
 
 
 def test_a_sidecar_for_other_settings_or_files_does_not_verify(tmp_path):
     (tmp_path / "model.onnx").write_bytes(b"weights")
     expected = model_files._expected_sidecar("a" * 64, "onnx", 640)
-    sidecar = {**expected, "model": "model.onnx", "files": {"model.onnx": model_files._hash_file(tmp_path / "model.onnx")}}
+    sidecar = {**expected, "model": "model.onnx", "files": {"model.onnx": model_files.hash_file(tmp_path / "model.onnx")}}
     (tmp_path / SIDECAR).write_text(json.dumps(sidecar))
-    assert model_files._verified_export(tmp_path, expected) == tmp_path / "model.onnx"
-    assert model_files._verified_export(tmp_path, {**expected, "image_size": 416}) is None
-    assert model_files._verified_export(tmp_path, {**expected, "version": -1}) is None
+    assert model_files.verified_export(tmp_path, expected) == tmp_path / "model.onnx"
+    assert model_files.verified_export(tmp_path, {**expected, "image_size": 416}) is None
+    assert model_files.verified_export(tmp_path, {**expected, "version": -1}) is None
     (tmp_path / "extra.bin").write_bytes(b"x")  # a file the export did not make
-    assert model_files._verified_export(tmp_path, expected) is None
+    assert model_files.verified_export(tmp_path, expected) is None
     (tmp_path / "extra.bin").unlink()
     (tmp_path / SIDECAR).write_text("{not json")
-    assert model_files._verified_export(tmp_path, expected) is None
-    assert model_files._verified_export(tmp_path / "missing", expected) is None
+    assert model_files.verified_export(tmp_path, expected) is None
+    assert model_files.verified_export(tmp_path / "missing", expected) is None
 
 
 def test_torch_runtime_loads_the_weights_themselves(tmp_path, count_exports):
