@@ -31,6 +31,7 @@ def fast(**changes: Any) -> StreamConfig:
 
 VTEST_FRAMES, VTEST_FPS = 795, 10.0  # vtest.avi: 768x576, 79.5 s
 ONLINE_WITHIN_S = 8.0  # RTSP connect + first keyframe is ~1.5 s here
+THAWED_ONLINE_WITHIN_S = 20.0  # after a SIGSTOPped relay resumes: see the frozen-server test
 
 
 @pytest.fixture
@@ -162,7 +163,10 @@ def test_frozen_server_stalls_and_stays_stalled_through_reconnects_and_recovers_
 
     mark = len(log)
     server.thaw()
-    assert log.wait_for(CameraState.ONLINE, ONLINE_WITHIN_S, after=mark) is not None, log.events[mark:]
+    # A thawed relay first works through what queued while it was stopped (the RTSP sessions the reconnects
+    # opened and the feeder's buffered RTP) before a new session gets frames: seconds more on a busy machine
+    # (CI once saw two 2 s read timeouts in a row after the thaw). The camera keeps retrying on its own.
+    assert log.wait_for(CameraState.ONLINE, THAWED_ONLINE_WITHIN_S, after=mark) is not None, log.events[mark:]
     assert camera.next_frame(timeout=2.0) is not None
 
 
