@@ -210,6 +210,35 @@ class CameraStatusRow(Base):
     last_message_seq: Mapped[int] = mapped_column(SeqInteger)
 
 
+class ClusterNodeRow(Base):
+    """A Ray node that hosts camera pipelines (cluster deployment), as its host last reported it (0009_cluster)."""
+
+    __tablename__ = "cluster_nodes"
+
+    node_id: Mapped[str] = mapped_column(String, primary_key=True)  # Ray's node id (hex)
+    address: Mapped[str] = mapped_column(String)
+    alive: Mapped[bool] = mapped_column(Boolean)
+    cpus: Mapped[float] = mapped_column(Float)
+    cpu_percent: Mapped[float | None] = mapped_column(Float)  # of the node's host process, over its last interval
+    rss_mb: Mapped[float | None] = mapped_column(Float)
+    models: Mapped[list[Any]] = mapped_column(JSON)  # the model names loaded (once) in the node's host
+    camera_ids: Mapped[list[Any]] = mapped_column(JSON)
+    started_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    lost_at: Mapped[datetime | None]
+
+
+class CameraPlacementRow(Base):
+    """Which node serves each camera (cluster deployment), and why it went there (0009_cluster)."""
+
+    __tablename__ = "camera_placements"
+
+    camera_id: Mapped[str] = mapped_column(String, primary_key=True)
+    node_id: Mapped[str | None] = mapped_column(String)  # None: not placed (no node can take it now)
+    reason: Mapped[str] = mapped_column(String)  # placed | node lost | rebalanced | unplaced
+    assigned_at: Mapped[datetime]
+
+
 def _is_sqlite_memory(url: URL) -> bool:
     database = url.database or ""
     return database in ("", ":memory:") or "mode=memory" in str(url)

@@ -17,6 +17,7 @@ from typing import Self
 from models.database import Database
 from models.push import announce_incident_changes
 from models.repositories.camera_status import CameraStatusRepository
+from models.repositories.cluster import ClusterRepository
 from models.repositories.incident_stats import IncidentStats
 from models.repositories.incidents import IncidentRepository
 from models.repositories.push_log import PushLog
@@ -35,6 +36,7 @@ class Store:
         self.incidents = IncidentRepository(self.database)
         self.cameras = CameraStatusRepository(self.database, self.push_log)
         self.stats = IncidentStats(self.database)
+        self.cluster = ClusterRepository(self.database)
         announce_incident_changes(self.database, self.push_log)
 
     def migrate(self) -> None:

@@ -9,7 +9,7 @@ from sqlalchemy import ColumnElement
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from models.db import CameraStatusRow, IncidentRow
+from models.db import Base
 
 
 def check_page(limit: int, offset: int = 0) -> None:
@@ -27,7 +27,7 @@ def in_grid_subtree(column: InstrumentedAttribute[Any], grid_code: str) -> Colum
 
 def upsert(
     session: Session,
-    model: type[IncidentRow] | type[CameraStatusRow],
+    model: type[Base],
     key: str,
     values: dict[str, Any],
     keep: Sequence[str] = (),
