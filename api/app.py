@@ -50,6 +50,7 @@ from api.state import AppState
 from models import accounts, audit
 from models.clock import SYSTEM_CLOCK, Clock
 from models.config import ServiceConfig
+from models.database import Database
 from models.push import LocalBroker, Publisher, PushJournal, Subscriber
 from models.store import Store
 
@@ -110,7 +111,8 @@ def create_app(
         retention = timedelta(days=config.server.websocket_resume_days)
 
         def flag_overdue() -> None:
-            # the store remembers which were announced, so several API replicas announce each once
+            # once per cluster (run_every); and the store remembers which were announced, so even two at once
+            # announce each once
             if flagged := journal.overdue(clock.now()):
                 log.info("%d incident(s) overdue", len(flagged))
 
@@ -130,11 +132,15 @@ def create_app(
                 if removed := audit.prune(connection, before=now - audit_retention):
                     log.info("audit log: removed %d event(s) older than %s", removed, audit_retention)
 
+        # Cluster singletons: with several API replicas on one PostgreSQL store, one runs each job at a time.
+        jobs: list[tuple[float, Callable[[], object], str]] = [
+            (config.closed_loop.overdue_check_s, flag_overdue, "overdue check"),
+            (PRUNE_EVERY_S, prune_push_log, "push log pruning"),
+            (PRUNE_EVERY_S, delivery.prune, "outbox pruning"),
+            (PRUNE_EVERY_S, prune_accounts, "sessions, login counters, audit log"),
+        ]
         periodic = [
-            asyncio.create_task(run_every(config.closed_loop.overdue_check_s, flag_overdue, "overdue check", clock)),
-            asyncio.create_task(run_every(PRUNE_EVERY_S, prune_push_log, "push log pruning", clock)),
-            asyncio.create_task(run_every(PRUNE_EVERY_S, delivery.prune, "outbox pruning", clock)),
-            asyncio.create_task(run_every(PRUNE_EVERY_S, prune_accounts, "sessions, login counters, audit log", clock)),
+            asyncio.create_task(run_every(every_s, job, what, clock, store.database)) for every_s, job, what in jobs
         ]
         try:
             if run_cameras:
@@ -246,12 +252,32 @@ def _set_pattern(schema: dict[str, Any], pattern: str) -> None:
         _set_pattern(option, pattern)
 
 
-async def run_every(interval_s: float, work: Callable[[], object], what: str, clock: Clock = SYSTEM_CLOCK) -> None:
+async def run_every(
+    interval_s: float,
+    work: Callable[[], object],
+    what: str,
+    clock: Clock = SYSTEM_CLOCK,
+    database: Database | None = None,
+) -> None:
     """Run `work` in a worker thread at start, then every `interval_s` of `clock`'s time, until cancelled; a failure
-    is logged and tried again at the next turn. Several API replicas each running the same work is harmless."""
+    is logged and tried again at the next turn.
+
+    With `database`, `work` is a cluster singleton: each round runs only where `database.once_per_cluster(what)`
+    claims it, so of several API replicas on one PostgreSQL store one runs it at a time and the others skip that
+    round (the next round any of them may run it)."""
+
+    def once() -> object:
+        if database is None:
+            return work()
+        with database.once_per_cluster(what) as claimed:
+            if claimed:
+                return work()
+            log.debug("%s: another replica runs it now; skipped this round", what)
+            return None
+
     while True:
         try:
-            await asyncio.to_thread(work)
+            await asyncio.to_thread(once)
         except Exception:
             log.exception("%s failed; retrying in %.0f s", what, interval_s)
         await clock.asleep(interval_s)

@@ -116,6 +116,32 @@ class Database:
             with self._engine.begin() as connection:
                 yield connection
 
+    @contextmanager
+    def once_per_cluster(self, job: str) -> Iterator[bool]:
+        """Claim the cluster-wide job `job` (the overdue check, a pruning) for as long as the block runs: yields
+        True when this process holds it, False when another process (another API replica) is running it now, in
+        which case the caller skips this round. The claim goes when the block ends (or its process dies).
+
+        On PostgreSQL it is a session advisory lock (`pg_try_advisory_lock`) on a connection of its own, keyed by
+        the job's name and the store's schema (two stores in one database never block each other), so the job's
+        own transactions are free to be as many and as short as they like. SQLite is one process's store: always
+        True (the jobs of that one process never overlap anyway).
+        """
+        if self.dialect != "postgresql":
+            yield True
+            return
+        key = text("SELECT hashtextextended(current_schema() || '/' || :job, 0)")
+        with self._engine.connect() as connection:
+            lock_key = connection.execute(key, {"job": job}).scalar_one()
+            claimed = connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": lock_key}).scalar_one()
+            connection.commit()
+            try:
+                yield claimed
+            finally:
+                if claimed:
+                    connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": lock_key})
+                    connection.commit()
+
     # -------------------------------------------------------------------------------------------------- hooks
 
     def on_change(self, kind: type[Change], hook: Callable[[Session, Change], None]) -> None:
