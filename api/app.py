@@ -26,12 +26,14 @@ from api.delivery.worker import DeliveryWorker
 from api.deps import authenticate
 from api.errors import AUTHENTICATED, install_error_handlers
 from api.hub import WebsocketHub
+from api.local_node import LocalNode
 from api.metrics import ServiceMetrics
 from api.middleware import SecurityHeaders
 from api.routes import (
     api_keys,
     auth,
     cameras,
+    cluster,
     deliveries,
     grids,
     health,
@@ -172,6 +174,11 @@ def create_app(
                 "replays": replay_service,
                 "thumbnails": CameraThumbnails.in_data_dir(config.store.data_dir),
                 "line_counts": LineCounts.in_data_dir(config.store.data_dir),
+                "local_node": LocalNode(
+                    started_at=clock.now(),
+                    camera_ids=[camera_id for camera_id, _ in config.enabled_cameras()],
+                    models=lambda: sorted(running.detectors) if running is not None else [],
+                ),
             }
         finally:
             if replay_service is not None:
@@ -202,7 +209,7 @@ def create_app(
     for module in (health, auth, ws, metrics_route):
         app.include_router(module.router)
     app.include_router(deliveries.router)  # admins only: the router requires it
-    for module in (users, api_keys, audit_route):  # admins only: each route requires it
+    for module in (users, api_keys, audit_route, cluster):  # admins only: each route requires it
         app.include_router(module.router)
     for module in (cameras, grids, incidents, video_checks, sightings, stats, open311, replays):
         app.include_router(module.router, dependencies=[Depends(authenticate)], responses=AUTHENTICATED)

@@ -17,6 +17,7 @@ from analytics.replay_service import ReplayService
 from analytics.thumbnails import CameraThumbnails
 from api.auth import Authenticator, Principal
 from api.hub import WebsocketHub
+from api.local_node import LocalNode
 from api.metrics import ServiceMetrics
 from api.state import app_state
 from models.clock import Clock
@@ -63,6 +64,10 @@ def _replays(connection: HTTPConnection) -> ReplayService:
     return app_state(connection)["replays"]
 
 
+def _local_node(connection: HTTPConnection) -> LocalNode:
+    return app_state(connection)["local_node"]
+
+
 def _hub(connection: HTTPConnection) -> WebsocketHub:
     return app_state(connection)["hub"]
 
@@ -86,6 +91,7 @@ ThumbnailsDep = Annotated[CameraThumbnails, Depends(_thumbnails)]
 MetricsDep = Annotated[ServiceMetrics, Depends(_metrics)]
 LineCountsDep = Annotated[LineCounts, Depends(_line_counts)]
 ReplaysDep = Annotated[ReplayService, Depends(_replays)]
+LocalNodeDep = Annotated[LocalNode, Depends(_local_node)]
 
 bearer_token = OAuth2PasswordBearer(
     tokenUrl="/auth/token", auto_error=False, description="A user's token from POST /auth/token."

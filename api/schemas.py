@@ -325,3 +325,36 @@ class Open311RequestOut(BaseModel):
     lat: float | None
     long: float | None
     media_url: str | None
+
+
+# ------------------------------------------------------------------------------------------ cluster
+
+
+class ClusterNodeOut(BaseModel):
+    node_id: str = Field(description="The Ray node id (`local` for the single process).")
+    address: str = Field(description="The node's address (its host name for the single process).")
+    alive: bool = Field(description="False once the node was lost; kept for the record.")
+    cpus: float = Field(description="CPUs the node offers.")
+    cpu_percent: float | None = Field(description="CPU use of the node's camera host over its last interval.")
+    rss_mb: float | None = Field(description="Resident memory of the node's camera host, MiB.")
+    models: list[str] = Field(description="The detection models loaded on the node.")
+    cameras: list[str] = Field(description="The cameras the node serves now.")
+    started_at: datetime = Field(description="When the node (this time) started serving.")
+    updated_at: datetime = Field(description="Its last report.")
+    lost_at: datetime | None = Field(description="When it was lost; null while alive.")
+
+
+class CameraPlacementOut(BaseModel):
+    camera_id: str
+    node_id: str | None = Field(description="The node serving the camera; null: no node serves it now.")
+    reason: str = Field(description="Why it was placed there (e.g. `start`, `node lost`, `single process`).")
+    assigned_at: datetime
+
+
+class ClusterOut(BaseModel):
+    mode: Literal["single", "ray"] = Field(
+        description="single: this one process serves every camera (no `cluster.ray_address`); ray: camera "
+        "pipelines are placed on the nodes of a Ray cluster."
+    )
+    nodes: list[ClusterNodeOut] = Field(description="Every node seen, alive first, then by address.")
+    placements: list[CameraPlacementOut] = Field(description="Each placed camera's node, by camera id.")

@@ -12,6 +12,7 @@ from analytics.replay_service import ReplayService
 from analytics.thumbnails import CameraThumbnails
 from api.auth import Authenticator
 from api.hub import WebsocketHub
+from api.local_node import LocalNode
 from api.metrics import ServiceMetrics
 from models.clock import Clock
 from models.config import ServiceConfig
@@ -34,6 +35,8 @@ class AppState(TypedDict):
     thumbnails: CameraThumbnails
     # the people-flow counts of camera lines, written by the pipelines to the data dir the same way
     line_counts: LineCounts
+    # this process as the one node of the single-process mode (GET /cluster)
+    local_node: LocalNode
 
 
 def app_state(connection: HTTPConnection) -> AppState:
