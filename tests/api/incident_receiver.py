@@ -177,6 +177,20 @@ class IncidentReceiver:
                 events.append(request.event)
         return events
 
+    def concurrent_deliveries(self) -> list[str]:
+        """Changes (by CloudEvents id, the idempotency key) of which two requests were in flight at once: one
+        arrived before another of the same id was answered. Empty when no change was ever delivered twice at once."""
+        by_id: dict[tuple[str, str], list[Request]] = defaultdict(list)
+        for request in self.snapshot():
+            by_id[(request.path, request.event["id"])].append(request)
+        problems = []
+        for (path, event_id), requests in by_id.items():
+            requests.sort(key=lambda r: r.arrived)
+            for earlier, later in zip(requests, requests[1:], strict=False):
+                if later.arrived < earlier.answered:
+                    problems.append(f"{path} {event_id}: a second request arrived while the first was in flight")
+        return problems
+
     def order_violations(self) -> list[str]:
         """Requests that arrived before every earlier change of their incident (by the CloudEvents `sequence`) had
         been accepted: what "in order per incident" forbids. Empty when delivery kept the order."""

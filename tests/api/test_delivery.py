@@ -9,10 +9,11 @@ waits on it (tests/manual_time.py), so no test sleeps through a retry delay or a
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ from models.views import incident_view
 from tests.api.access import TEST_JWT_SECRET, bearer
 from tests.api.camera_feed import CAM_FIRE_LANE, CAM_WALKWAY, RTSP_BASE, T0, CameraFeed, minutes
 from tests.api.incident_receiver import IncidentReceiver
+from tests.api.postgres_support import postgres_schema_url_fixture  # noqa: F401 - the fixture, used by name
 from tests.manual_time import run_until, turns
 from tests.models.conftest import db_url, postgres_admin  # noqa: F401 - the both-backends fixtures
 
@@ -137,18 +139,29 @@ def endpoint(receiver: IncidentReceiver, path: str = "/events", **settings: Any)
 
 
 @contextmanager
-def running_app(config: ServiceConfig, clock: ManualClock | None = None) -> Iterator[tuple[TestClient, CameraFeed]]:
+def running_app(
+    config: ServiceConfig, clock: ManualClock | None = None, *, replicas: int = 1
+) -> Iterator[tuple[TestClient, CameraFeed]]:
     """The API (no cameras; its lifespan runs the delivery worker) on `clock` (a new one at T0 by default) and a
     feed writing incidents into its store and publishing to its broker, as camera pipelines do. The client is
-    signed in as the demo admin."""
+    signed in as the demo admin. `replicas` > 1: as many apps on the same store, broker and clock, each with its
+    delivery worker (the client talks to the first)."""
     broker = LocalBroker()
     clock = clock or ManualClock(T0)
     store = Store(config.store.url.get_secret_value())
     store.migrate()
     try:
-        app = create_app(config, run_cameras=False, broker=broker, clock=clock)
-        with TestClient(app, headers=bearer(config, "admin", clock.now())) as client:
-            yield client, CameraFeed(config, PushJournal(store, broker))
+        with ExitStack() as stack:
+            clients = [
+                stack.enter_context(
+                    TestClient(
+                        create_app(config, run_cameras=False, broker=broker, clock=clock),
+                        headers=bearer(config, "admin", clock.now()),
+                    )
+                )
+                for _ in range(replicas)
+            ]
+            yield clients[0], CameraFeed(config, PushJournal(store, broker))
     finally:
         store.close()
 
@@ -421,3 +434,30 @@ def test_the_service_forgets_delivered_changes_after_the_retention_time(tmp_path
             time.sleep(0.05)
         left = outbox_ids(feed)
     assert len(left) == 1 and not left & delivered  # only the change the receiver has not taken
+
+
+def test_two_replicas_never_deliver_the_same_change_at_once(tmp_path: Path, postgres_schema_url: str) -> None:  # noqa: F811
+    """Two API replicas on one PostgreSQL store, both delivery workers woken by every change, racing on the outbox
+    to a slow, flaky receiver: no change is ever in flight twice at once, every change arrives, and a repeat (after
+    a 503) carries the same CloudEvents id (the incident system's idempotency key) and the same body."""
+    clock = ManualClock(T0)
+    with IncidentReceiver(SECRET, clock=clock) as receiver:
+        receiver.delay_s, receiver.fail_every = 0.01, 5
+        # a lease far longer than the test's run of the clock: a repeat is then a retry, never a lapsed lease
+        config = delivery_config(
+            tmp_path, postgres_schema_url, {"grid-center": endpoint(receiver, timeout_s=60, max_attempts=1000)}
+        )
+        with running_app(config, clock, replicas=2) as (client, feed):
+            write_changes(feed, 8)
+            expected = outbox_ids(feed)
+            run_until(lambda: receiver.accepted_ids() >= expected, clock, POLL_S, "every change", timeout_s=60)
+            counts = settled(client)
+    requests = receiver.snapshot()
+    assert len(expected) == 32 and counts[0]["delivered"] == 32
+    assert receiver.concurrent_deliveries() == []
+    assert receiver.order_violations() == []
+    repeated = {r.event["id"] for r in requests if not r.accepted}
+    assert repeated, "the flaky receiver made some changes go twice"
+    for event_id in repeated:
+        bodies = {json.dumps(r.event, sort_keys=True) for r in requests if r.event["id"] == event_id}
+        assert len(bodies) == 1, f"{event_id} was sent with different bodies"
