@@ -6,6 +6,7 @@ PostgreSQL schema of the test's own (what a cluster uses: `cluster:` requires it
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -81,3 +82,55 @@ def test_two_replicas_deliver_the_same_seqs_from_several_publishers(
                 resumed.append(messages(ws, 20))
                 assert_quiet(ws)
         assert resumed[0] == resumed[1] == received[0][40:]
+
+
+def test_losing_the_broker_loses_no_message_for_a_websocket_client(
+    tmp_path: Path,
+    redis_server: RedisProcess,
+    postgres_schema_url: str,  # noqa: F811
+) -> None:
+    """The redis-server goes away mid-stream and comes back empty: the pipeline keeps committing to the store
+    (quickly: publishing only queues), and a websocket client of an API replica gets every committed message once,
+    in seq order, the outage's from the store as the broker returns."""
+    config = demo_config(tmp_path)
+    config = config.model_copy(
+        update={"store": config.store.model_copy(update={"url": SecretStr(postgres_schema_url)})}
+    )
+    with ExitStack() as stack:
+        store = stack.enter_context(Store(postgres_schema_url))
+        store.migrate()
+        replica_broker = stack.enter_context(
+            RedisStreamBroker(redis_server.url, message_log=stack.enter_context(Store(postgres_schema_url)).push_log)
+        )
+        app = create_app(config, run_cameras=False, broker=replica_broker, clock=ManualClock(T0))
+        client = stack.enter_context(TestClient(app, headers=bearer(config, "admin", T0)))
+        assert replica_broker.wait_connected(10)
+        ws = stack.enter_context(client.websocket_connect("/ws"))
+        feed = CameraFeed(config, PushJournal(store, stack.enter_context(RedisStreamBroker(redis_server.url))))
+
+        def pipeline(first_minute: int) -> float:
+            """Five minutes of one camera (status and incident each minute); the slowest commit, seconds."""
+            slowest = 0.0
+            for minute in range(first_minute, first_minute + 5):
+                started = time.perf_counter()
+                feed.camera_status(CAM_WALKWAY, CameraState.ONLINE, minutes(minute))
+                feed.open_incident(CAM_WALKWAY, "crowd", minutes(minute), magnitude=7, count=7)
+                slowest = max(slowest, time.perf_counter() - started)
+            return slowest
+
+        pipeline(0)
+        before = len(store.push_log.since(0))
+        live = messages(ws, before)
+        redis_server.kill()
+        slowest_without_broker = pipeline(5)
+        committed_without_broker = len(store.push_log.since(0)) - before
+        assert_quiet(ws)  # nothing can arrive live meanwhile
+        redis_server.start()  # an empty broker on the same port
+        assert replica_broker.wait_connected(15)
+        pipeline(10)
+
+        committed = [message.seq for message in store.push_log.since(0)]
+        received = live + messages(ws, len(committed) - before)
+        assert_quiet(ws)
+    assert committed_without_broker == 10 and slowest_without_broker < 0.5
+    assert seqs(received) == committed  # every seq once, in order, none lost to the outage
