@@ -1,6 +1,7 @@
-"""The console's 用户与密钥 page in a real headless Chromium against the real service (no cameras): an admin creates
-an operator and an API key, revokes the key, resets the password and disables the user; the token is renewed
-before it expires; logging out revokes it. Screenshots go to test-artifacts/console/."""
+"""The console's 用户与密钥 page in a real headless Chromium against the real service (one camera that never answers
+and has no rule, so no model is loaded): an admin creates an operator and an API key, revokes the key, resets the
+password and disables the user; the token is renewed before it expires; logging out revokes it; the camera wall
+shows admins, and only them, the node serving each camera. Screenshots go to test-artifacts/console/."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from tests.e2e.service import Service, free_port
 
 pytestmark = pytest.mark.slow
 
+CAMERA = "dead"
 TOKEN_TTL_S = 12  # short, so the test sees the console renew its token on its own
 
 
@@ -26,7 +28,10 @@ TOKEN_TTL_S = 12  # short, so the test sees the console renew its token on its o
 def world(tmp_path_factory) -> Iterator[dict[str, Any]]:
     tmp = tmp_path_factory.mktemp("console-accounts")
     raw = demo_raw_config()
-    raw["cameras"] = {}
+    raw["cameras"] = {
+        CAMERA: {"name": "北山路口", "url": f"rtsp://127.0.0.1:{free_port()}/gone", "grid_cell": "330106001001001",
+                 "rules": {"camera_offline": {"enabled": False}}},
+    }  # fmt: skip
     raw["store"] = {"url": f"sqlite:///{tmp / 'xueliang.db'}", "data_dir": str(tmp / "data")}
     port = free_port()
     raw["server"] = {"host": "127.0.0.1", "port": port}
@@ -137,3 +142,22 @@ def test_the_console_renews_its_token_and_logout_revokes_it(world):
     assert admin.js("return sessionStorage.getItem('xueliang.token')") is None
     assert status_as(service, {"Authorization": f"Bearer {renewed}"}) == 401  # revoked on the server
     assert admin.errors() == []
+
+
+def test_the_camera_wall_shows_admins_the_node_serving_each_camera(world):
+    admin: Browser = world["admin"]
+    operator: Browser = world["operator"]
+    admin.login("admin", "admin-demo")  # logged out by the test before
+    admin.go("#/cameras")
+    card = f'.camera-card[data-camera-id="{CAMERA}"]'
+    node = admin.wait(lambda: admin.text(card + " .camera-node"), "the camera's node")
+    assert node.startswith("服务节点: 单机 · ")  # the single-process mode: this service's host
+    assert admin.find(card + " .camera-node").get_attribute("data-node-id") == "local"
+    admin.screenshot("22-camera-wall-nodes")
+
+    operator.login("beishan", "beishan-demo")  # an operator of the camera's street: the wall, without nodes
+    operator.go("#/cameras")
+    operator.wait(lambda: operator.find_all(card), "the operator's camera card")
+    time.sleep(0.5)  # a moment in which a node badge would appear
+    assert not operator.find_all(card + " .camera-node")
+    assert admin.errors() == [] and operator.errors() == []

@@ -2,6 +2,7 @@
 // error, analysed fps and frame counters (refreshed by the service every few seconds, read here every 5 s), and
 // its latest analysed frame (GET /cameras/{id}/thumbnail, from the data directory), with the camera's zones and
 // lines drawn over it so an operator sees what each camera watches (image pixels, scaled by X-Frame-Size).
+// Admins also see which node serves each camera (GET /cluster, admins only; one node in the single-process mode).
 import { getImage, getJson } from "../api.js";
 import { gridPathText, h, svg } from "../dom.js";
 import { formatTime, t } from "../i18n.js";
@@ -12,6 +13,8 @@ export function render(container, ctx) {
   let disposed = false;
   let timer = null;
   const thumbnails = new Map(); // camera id → { url: object URL, size: [width, height] of the analysed frame }
+  const showNodes = ctx.state.principal?.role === "admin"; // GET /cluster answers admins only
+  let cluster = null; // { mode, nodes by id, placements by camera id } once read
   const root = h("section", { class: "cameras-view" }, h("h2", {}, t("cameras.title")));
   const wall = h("div", { class: "camera-wall" });
   root.append(wall);
@@ -22,6 +25,8 @@ export function render(container, ctx) {
       const cameras = await getJson("/cameras");
       if (disposed) return;
       for (const camera of cameras) ctx.state.cameras.set(camera.id, camera);
+      if (showNodes) cluster = await readCluster();
+      if (disposed) return;
       draw();
       await Promise.all(cameras.map(async (camera) => {
         const image = await getImage(`/cameras/${encodeURIComponent(camera.id)}/thumbnail`);
@@ -41,6 +46,31 @@ export function render(container, ctx) {
       if (ctx.handleError(error)) return;
     }
     if (!disposed) timer = setTimeout(refresh, REFRESH_MS);
+  }
+
+  async function readCluster() {
+    try {
+      const answer = await getJson("/cluster");
+      return {
+        mode: answer.mode,
+        nodes: new Map(answer.nodes.map((node) => [node.node_id, node])),
+        placements: new Map(answer.placements.map((placement) => [placement.camera_id, placement])),
+      };
+    } catch {
+      return cluster; // the wall works without it; the last picture stays
+    }
+  }
+
+  /** Which node serves the camera, for admins: 单机 + host name in the single-process mode, else the node's address
+   * (未分配节点 when no node serves it now). */
+  function nodeBadge(camera) {
+    if (!showNodes || !cluster) return null;
+    const placement = cluster.placements.get(camera.id);
+    const node = placement?.node_id != null ? cluster.nodes.get(placement.node_id) : null;
+    const text = !node ? t("cameras.node.none")
+      : cluster.mode === "single" ? `${t("cameras.node.single")} · ${node.address}` : node.address;
+    return h("p", { class: "camera-node small", dataset: { nodeId: node?.node_id ?? "" } },
+      `${t("cameras.node")}: ${text}`);
   }
 
   /** The camera's zones (polygons) and lines over its picture, in the analysed frame's pixels. The SVG scales
@@ -83,6 +113,7 @@ export function render(container, ctx) {
           h("span", { class: `state-badge cam-${status.state}` }, t(`cameras.state.${status.state}`))),
         h("div", { class: "muted small" }, `${camera.id} · ${gridPathText(camera.grid_path.slice(1))}`),
         h("dl", {}, ...facts.flatMap(([term, value]) => [h("dt", {}, term), h("dd", {}, value)])),
+        nodeBadge(camera),
         status.last_error ? h("p", { class: "last-error" }, `${t("cameras.error")}: ${status.last_error}`) : null));
   }
 
