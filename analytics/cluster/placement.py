@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -34,7 +35,15 @@ from models.views import camera_status_view
 
 log = logging.getLogger(__name__)
 
-CALL_TIMEOUT_S = 10.0
+CALL_TIMEOUT_S = 10.0  # starting or stopping a camera on a host
+REPORT_TIMEOUT_S = 3.0  # a host that does not report within this is left out of this round's placement
+# A node whose host died is not given a new host for this long: when a node's raylet dies, its workers (the host)
+# die at once but Ray declares the node dead only after its health checks fail (~16 s by default); the cameras
+# move at once, and a node that is in fact alive gets a host again afterwards.
+HOST_RETRY_S = 30.0
+# A new host loads the models (~10-30 s) before it first reports; placement waits for it this long, so a cluster
+# starting up spreads its cameras instead of giving them all to the node that was ready first.
+HOST_START_S = 90.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -121,6 +130,8 @@ class PlacementController:
         self.journal = PushJournal(self.store, self.broker)
         self.hosts: dict[str, Any] = {}  # node id -> its CameraHost handle
         self.addresses: dict[str, str] = {}
+        self.host_died: dict[str, float] = {}  # node id -> monotonic time its host was found dead
+        self.host_starting: dict[str, float] = {}  # node id -> monotonic time its host was made, until it reports
         self._lock = threading.Lock()
         self._stop = threading.Event()
         # Placements in the store are the plan: after a restart of this actor they are read back as they were.
@@ -144,9 +155,13 @@ class PlacementController:
             alive = alive_cpu_nodes()
             now = self.clock.now()
             for node_id, (address, cpus) in alive.items():
+                died = self.host_died.get(node_id)
+                if died is not None and time.monotonic() - died < HOST_RETRY_S:
+                    continue
                 if node_id not in self.hosts:
                     log.info("placement: node %s (%s) joined with %.0f CPUs", address, node_id[:8], cpus)
                     self.hosts[node_id] = start_host(self.config, node_id, address, cpus)
+                    self.host_starting[node_id] = time.monotonic()
                     self.addresses[node_id] = address
             for record in self.store.cluster.nodes():
                 if record.alive and record.node_id not in alive:
@@ -156,6 +171,8 @@ class PlacementController:
             reports = self._reports()
             for report in reports.values():
                 self.store.cluster.report_node(report, now)
+                self.host_starting.pop(report.node_id, None)
+            starting = [n for n, at in self.host_starting.items() if n in self.hosts and time.monotonic() - at < HOST_START_S]
             nodes = self._rooms(alive, reports)
             placements = {camera_id: p.node_id for camera_id, p in self.store.cluster.placements().items()}
             enabled = [camera_id for camera_id, _ in self.config.enabled_cameras()]
@@ -166,13 +183,13 @@ class PlacementController:
                                   camera_ids=frozenset(planned[node_id]))
                 for node_id, node in nodes.items()
             }  # fmt: skip
-            for move in place_unplaced(unplaced, rooms):
+            for move in place_unplaced(unplaced if not starting else [], rooms):
                 reason = "placed" if placements.get(move.camera_id) is None else "moved from a lost node"
                 self.store.cluster.place(move.camera_id, move.to_node, reason, now)
                 planned[move.to_node].add(move.camera_id)
                 placements[move.camera_id] = move.to_node
             for camera_id in unplaced:
-                if placements.get(camera_id) not in nodes:
+                if placements.get(camera_id) not in nodes and not starting:
                     log.warning("placement: no node has room for camera %s", camera_id)
             self._converge(planned, reports)
             return placements
@@ -215,15 +232,19 @@ class PlacementController:
         """Each host's NodeReport, for the hosts that answer in time; a dead host is forgotten (made anew next
         round if its node is still alive)."""
         pending = {host.report.remote(): node_id for node_id, host in self.hosts.items()}
-        ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=CALL_TIMEOUT_S)
+        if not pending:
+            return {}
+        ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=REPORT_TIMEOUT_S)
         reports = {}
         for ref in ready:
             node_id = pending[ref]
             try:
                 reports[node_id] = ray.get(ref)
             except RayActorError as error:
+                # its process is gone: with its node (the usual case), or alone; either way its cameras move now
                 log.warning("placement: the host of node %s is gone (%s)", node_id[:8], type(error).__name__)
-                self.hosts.pop(node_id, None)
+                self.host_died[node_id] = time.monotonic()
+                self._lose(node_id, self.addresses.get(node_id, "?"))
         return reports
 
     def _converge(self, planned: Mapping[str, set[str]], reports: Mapping[str, Any]) -> None:
