@@ -317,3 +317,41 @@ def test_an_added_node_takes_cameras_on_rebalance(world: World) -> None:
     wait_until(lambda: all(world.camera_states()[c][0] == "online" for c in on_new), 60,
                "the moved cameras online on the new node")  # fmt: skip
     assert states  # the camera wall knows every camera
+
+
+def test_serve_joins_the_cluster_and_runs_no_camera_itself(world: World, tmp_path: Path) -> None:
+    from tests.models.broker_support import free_port
+
+    raw = yaml.safe_load(world.config_path.read_text(encoding="utf-8"))
+    port = free_port()
+    raw["server"] = {"host": "127.0.0.1", "port": port}
+    config_path = tmp_path / "serve.yaml"
+    config_path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    log_path = tmp_path / "serve.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "api.cli", "serve", "--config", str(config_path)],
+            stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=dict(os.environ),
+        )  # fmt: skip
+    try:
+        import httpx
+
+        def healthy() -> bool:
+            assert process.poll() is None, log_path.read_text()
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(healthy, 90, "serve answering /healthz")
+        headers = bearer(world.config, "admin", datetime.now(UTC))
+        cameras = httpx.get(f"http://127.0.0.1:{port}/cameras", headers=headers, timeout=10).json()
+        assert {c["id"]: c["status"]["state"] for c in cameras} == dict.fromkeys(CAMERAS, "online")
+    finally:
+        process.terminate()
+        process.wait(30)
+    text_logged = log_path.read_text(encoding="utf-8")
+    assert "cameras run on the Ray cluster" in text_logged
+    assert "camera cam-a" not in text_logged  # no camera started in the serving process
+    named = [a["name"] for a in ray.util.list_named_actors(all_namespaces=True)]
+    assert named.count("xueliang-placement") == 1  # serve found the running controller, made no second one
