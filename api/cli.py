@@ -136,7 +136,13 @@ def serve(args: argparse.Namespace) -> int:
                 print(f"cannot start: cluster.ray_address needs Ray (the `cluster` extra): {error}", file=sys.stderr)
                 return EXIT_DEPENDENCY
 
-            connect(config)
+            try:
+                connect(config)
+            except (ConnectionError, RuntimeError, ValueError) as error:
+                print(f"cannot start: cluster.ray_address: Ray at {config.cluster.ray_address if config.cluster else ''} "
+                      f"could not be joined: {str(error).splitlines()[0] if str(error) else type(error).__name__}",
+                      file=sys.stderr)  # fmt: skip
+                return EXIT_DEPENDENCY
             stack.callback(_ray_shutdown)
             ensure_controller(config)
             log.info("cameras run on the Ray cluster %s (placement controller: xueliang-placement)",

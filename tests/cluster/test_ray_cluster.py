@@ -242,6 +242,18 @@ def test_cameras_spread_over_both_workers_and_reach_both_replicas(world: World) 
     assert received[0] == sorted(received[0])
 
 
+def test_a_restarted_controller_keeps_the_placements(world: World) -> None:
+    placed = world.placements()
+    since = {camera_id: state[1] for camera_id, state in world.camera_states().items()}
+    node = ray.get(world.controller.node_id.remote(), timeout=30)
+    assert node == world.cluster.head_node.node_id  # it prefers the node of its maker: no camera node
+    ray.kill(world.controller, no_restart=False)  # as if it crashed: Ray restarts it
+    wait_until(lambda: ray.get(world.controller.placements.remote(), timeout=60) == placed, 60, "the controller back")
+    time.sleep(3)  # a few rounds of the new controller
+    assert world.placements() == placed
+    assert {c: s[1] for c, s in world.camera_states().items()} == since  # no camera restarted
+
+
 def test_a_lost_node_moves_its_cameras_to_the_survivor(world: World) -> None:
     lost_node = world.workers[0]
     lost_id = lost_node.node_id
