@@ -116,6 +116,14 @@ class ClipRecorder:
         else:
             self.write_due(float("inf"))
 
+    def write_camera(self, camera_id: str) -> list[Path]:
+        """Write the pending clips of one camera now, with what its ring holds (the camera stops here)."""
+        with self._cond:
+            mine = [item for item in self._pending if item.camera_id == camera_id]
+            self._pending = [item for item in self._pending if item.camera_id != camera_id]
+            heapq.heapify(self._pending)
+        return [path for item in mine if (path := self.write(item)) is not None]
+
     def write_due(self, now: float) -> list[Path]:
         """Write every clip due by `now`; the paths written."""
         written = []

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -67,14 +68,32 @@ class IncidentSink:
         # is a sighting of it, kept here while this camera sees the situation.
         self._sightings: dict[tuple[str, str], Sighting] = {}
 
-    def adopt_open_incidents(self) -> int:
-        """Take over the incidents a previous run left open (only for cameras still configured)."""
+    def adopt_open_incidents(self, camera_ids: Collection[str] | None = None) -> int:
+        """Take over the incidents a previous run (or another node, for a camera moved here) left open: only for
+        cameras still configured, only `camera_ids` when given. One this sink holds open already is kept."""
         count = 0
         for incident in self.journal.store.incidents.unclosed():
+            key = (incident.camera_id, incident.rule)
+            if camera_ids is not None and incident.camera_id not in camera_ids:
+                continue
             if incident.camera_id in self.builder.config.cameras and incident.is_test == self.builder.is_test:
-                self._adopted[(incident.camera_id, incident.rule)] = _Adopted(incident)
+                with self._lock:
+                    if key in self._open or key in self._sightings:
+                        continue
+                    self._adopted[key] = _Adopted(incident)
                 count += 1
         return count
+
+    def release_camera(self, camera_id: str) -> None:
+        """Forget what this sink holds of a camera that stopped here (its open incidents stay open in the store,
+        for whichever node runs the camera next to adopt)."""
+        with self._lock:
+            for held in (self._open, self._adopted, self._sightings):
+                for key in [key for key in held if key[0] == camera_id]:
+                    incident = held.pop(key)
+                    if isinstance(incident, Incident):
+                        self._snapshot_of.pop(incident.id, None)
+            self._published.pop(camera_id, None)
 
     def open_incident(self, camera_id: str, rule: str) -> Incident | None:
         with self._lock:

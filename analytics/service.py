@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from analytics.clips import ClipRecorder
@@ -59,13 +59,21 @@ class AnalyticsService:
         counters_refresh_s: float = COUNTERS_REFRESH_S,
         on_inference: Callable[[str, str, float], None] | None = None,
         subscribe: Callable[[Subscriber], Callable[[], None]] | None = None,
+        camera_ids: Collection[str] | None = None,
     ) -> None:
-        """`on_inference(camera_id, model, seconds)` is told how long each model took on each frame. `subscribe`
+        """`camera_ids`: the enabled cameras `start()` runs (None: all of them; a cluster node's host starts
+        with none and is given cameras with `start_camera`). `on_inference(camera_id, model, seconds)` is told how long each model took on each frame. `subscribe`
         is the broker's: the cameras learn there that an incident of theirs was reported handled (video checks).
         `clock` is the service's (models/clock.py): frame and incident times, clip and counter timing."""
         self.config = config
         self.journal = journal
         self.clock = clock
+        enabled = [camera_id for camera_id, _ in config.enabled_cameras()]
+        if camera_ids is not None and (unknown := sorted(set(camera_ids) - set(enabled))):
+            raise ValueError(f"not an enabled camera of the config: {', '.join(unknown)}")
+        self._initial = enabled if camera_ids is None else [c for c in enabled if c in camera_ids]
+        self._all_cameras = camera_ids is None
+        self._cameras_lock = threading.Lock()  # start_camera / stop_camera against each other and the counters
         # Loading fails here, at startup, with a message that says how to install a missing model.
         self.detectors = detectors if detectors is not None else load_detectors(config.models, models_needed(config))
         self.sink = IncidentSink(
@@ -77,14 +85,8 @@ class AnalyticsService:
         self.streams: dict[str, CameraStream] = {}
         # Event clips: a packet ring per camera, cut by the recorder's thread (analytics/clips.py).
         clips = config.clips
-        self.rings: dict[str, PacketRing] = (
-            {
-                camera_id: PacketRing(max_seconds=clips.ring_seconds, max_bytes=int(clips.ring_max_mb * 2**20), clock=clock)
-                for camera_id, _ in config.enabled_cameras()
-            }
-            if clips.enabled
-            else {}
-        )
+        # filled as cameras start, emptied as they stop; the recorder and the video checks read this one dict
+        self.rings: dict[str, PacketRing] = {}
         self.clips: ClipRecorder | None = None
         if clips.enabled:
             self.clips = ClipRecorder(
@@ -104,39 +106,94 @@ class AnalyticsService:
         self._counters = threading.Thread(target=self._refresh_counters, name="camera-counters", daemon=True)
 
     def start(self) -> None:
-        adopted = self.sink.adopt_open_incidents()
+        """Start the cameras given at construction (adopting the incidents their previous run left open)."""
+        if self._all_cameras:
+            adopted = self.sink.adopt_open_incidents()  # as before: every configured camera's
+        else:
+            adopted = self.sink.adopt_open_incidents(camera_ids=self._initial)
         if adopted:
             log.info("adopted %d incidents left open by the previous run", adopted)
         if self._subscribe is not None:
             self._unsubscribe = self._subscribe(self.video_checks.on_message)
-        if resumed := self.video_checks.resume():
+        if resumed := self.video_checks.resume(camera_ids=self._initial):
             log.info("%d video check(s) of incidents reported handled meanwhile start again", resumed)
-        for camera_id, camera in self.config.enabled_cameras():
-            pipeline = CameraPipeline(camera_id, camera, self.detectors, build_rules(camera))
-            if self.on_inference is not None:
-                pipeline.on_inference = functools.partial(self.on_inference, camera_id)
-            stream = CameraStream(
-                camera_id,
-                camera.url.get_secret_value(),
-                analysis_fps=pipeline.analysis_fps,
-                stream=camera.stream,
-                realtime=True,
-                loop=camera.loop,
-                on_health=self._on_health_of(pipeline),
-                clock=self.clock,
-                packet_ring=self.rings.get(camera_id),
-            )
-            runner = CameraRunner(
-                pipeline, stream, self.sink, clock=self.clock, on_frame=self.thumbnails.offer,
-                on_step=self.video_checks.observe,
-            )  # fmt: skip
-            self.streams[camera_id], self.runners[camera_id] = stream, runner
-            runner.start()
-            stream.start()
-            log.info("camera %s (%s) started", camera_id, camera.name)
+        for camera_id in self._initial:
+            self._launch(camera_id)
         self._counters.start()
         if self.clips is not None:
             self.clips.start()
+
+    @property
+    def camera_ids(self) -> list[str]:
+        """The cameras running here now."""
+        with self._cameras_lock:
+            return sorted(self.runners)
+
+    def start_camera(self, camera_id: str) -> bool:
+        """Start one more enabled camera now (e.g. moved here from another node): its open incidents are adopted
+        from the store first, so an ongoing situation continues the incident the other node opened. False if it
+        runs here already."""
+        if camera_id not in dict(self.config.enabled_cameras()):
+            raise ValueError(f"{camera_id!r} is not an enabled camera of the config")
+        with self._cameras_lock:
+            if camera_id in self.runners:
+                return False
+        if adopted := self.sink.adopt_open_incidents(camera_ids=[camera_id]):
+            log.info("camera %s: adopted %d open incident(s) from the store", camera_id, adopted)
+        self.video_checks.resume(camera_ids=[camera_id])
+        self._launch(camera_id)
+        return True
+
+    def stop_camera(self, camera_id: str) -> bool:
+        """Stop one camera (stream and pipeline), write its pending clips with what its ring holds, and forget
+        its open incidents here (they stay open in the store for the node that runs it next). False if it was
+        not running here."""
+        with self._cameras_lock:
+            stream, runner = self.streams.pop(camera_id, None), self.runners.pop(camera_id, None)
+        if stream is None or runner is None:
+            return False
+        stream.stop()
+        runner.stop()
+        if self.clips is not None:
+            self.clips.write_camera(camera_id)
+        with self._cameras_lock:
+            self.rings.pop(camera_id, None)
+        self.video_checks.forget(camera_id)
+        self.sink.release_camera(camera_id)
+        log.info("camera %s stopped", camera_id)
+        return True
+
+    def _launch(self, camera_id: str) -> None:
+        camera = self.config.cameras[camera_id]
+        pipeline = CameraPipeline(camera_id, camera, self.detectors, build_rules(camera))
+        if self.on_inference is not None:
+            pipeline.on_inference = functools.partial(self.on_inference, camera_id)
+        clips = self.config.clips
+        ring = None
+        if clips.enabled:
+            ring = PacketRing(max_seconds=clips.ring_seconds, max_bytes=int(clips.ring_max_mb * 2**20), clock=self.clock)
+        stream = CameraStream(
+            camera_id,
+            camera.url.get_secret_value(),
+            analysis_fps=pipeline.analysis_fps,
+            stream=camera.stream,
+            realtime=True,
+            loop=camera.loop,
+            on_health=self._on_health_of(pipeline),
+            clock=self.clock,
+            packet_ring=ring,
+        )
+        runner = CameraRunner(
+            pipeline, stream, self.sink, clock=self.clock, on_frame=self.thumbnails.offer,
+            on_step=self.video_checks.observe,
+        )  # fmt: skip
+        with self._cameras_lock:
+            if ring is not None:
+                self.rings[camera_id] = ring
+            self.streams[camera_id], self.runners[camera_id] = stream, runner
+        runner.start()
+        stream.start()
+        log.info("camera %s (%s) started", camera_id, camera.name)
 
     def _is_open(self, incident_id: str) -> bool:
         """Whether the incident is still open in the closed loop (its clip is kept whatever its age)."""
@@ -162,9 +219,10 @@ class AnalyticsService:
         the camera wall reads them with `GET /cameras`."""
         while not self.clock.wait(self._stop_counters, self.counters_refresh_s):
             counters = []
-            for camera_id, stream in self.streams.items():
+            with self._cameras_lock:
+                running = [(camera_id, stream, self.runners[camera_id]) for camera_id, stream in self.streams.items()]
+            for camera_id, stream, runner in running:
                 health = stream.health
-                runner = self.runners[camera_id]
                 # a camera that is down analyses nothing: no fps (not the last one it had)
                 fps = runner.pipeline.analysed_fps if health.state is CameraState.ONLINE else None
                 counters.append(
@@ -181,9 +239,11 @@ class AnalyticsService:
     def frame_counts(self) -> dict[str, FrameCounts]:
         """Each camera's frames decoded, dropped and analysed since start, as they stand now."""
         counts = {}
-        for camera_id, stream in self.streams.items():
+        with self._cameras_lock:
+            running = [(camera_id, stream, self.runners[camera_id]) for camera_id, stream in self.streams.items()]
+        for camera_id, stream, runner in running:
             health = stream.health
-            analysed = self.runners[camera_id].frames_analysed
+            analysed = runner.frames_analysed
             counts[camera_id] = FrameCounts(health.frames_decoded, health.frames_dropped, analysed)
         return counts
 
@@ -193,9 +253,11 @@ class AnalyticsService:
         self._stop_counters.set()
         if self._counters.is_alive():
             self._counters.join(5)
-        for stream in self.streams.values():
+        with self._cameras_lock:
+            streams, runners = list(self.streams.values()), list(self.runners.values())
+        for stream in streams:
             stream.stop()
-        for runner in self.runners.values():
+        for runner in runners:
             runner.stop()
         if self.clips is not None:
             self.clips.stop()  # pending clips are written with what the rings hold

@@ -35,7 +35,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -128,7 +128,7 @@ class VideoChecker:
     ) -> None:
         self.config = config
         self.journal = journal
-        self.rings = rings or {}
+        self.rings = rings if rings is not None else {}  # the service's own dict: cameras come and go
         self.geometry = geometry
         self.check_dir = config.store.data_dir / "video_checks"
         self._lock = threading.Lock()
@@ -162,11 +162,14 @@ class VideoChecker:
         ):
             log.info("camera %s: video check of incident %s starts", message.camera_id, message.data["id"])
 
-    def resume(self) -> int:
-        """Start the checks of incidents reported handled while no camera watched (none decided since); how many."""
+    def resume(self, camera_ids: Collection[str] | None = None) -> int:
+        """Start the checks of incidents reported handled while no camera watched (none decided since), of
+        `camera_ids` when given; how many."""
         started = 0
         store = self.journal.store
         for camera_id, camera in self.config.enabled_cameras():
+            if camera_ids is not None and camera_id not in camera_ids:
+                continue
             if not camera.video_check.enabled:
                 continue
             handled, _ = store.incidents.search(
@@ -181,6 +184,11 @@ class VideoChecker:
                         continue
                 started += self._add(incident.id, camera_id, incident.rule)
         return started
+
+    def forget(self, camera_id: str) -> None:
+        """Drop the checks of a camera that stopped here (the node that runs it next resumes them)."""
+        with self._lock:
+            self._checks.pop(camera_id, None)
 
     def pending(self, camera_id: str) -> list[str]:
         """The incidents the camera is checking now."""

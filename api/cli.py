@@ -128,14 +128,33 @@ def serve(args: argparse.Namespace) -> int:
         except DependencyUnreachable as error:
             print(f"cannot start: {error}", file=sys.stderr)
             return EXIT_DEPENDENCY
+        ray_placed = config.cluster is not None and config.cluster.ray_address is not None and not args.api_only
+        if ray_placed:
+            try:
+                from analytics.cluster.placement import connect, ensure_controller
+            except ImportError as error:
+                print(f"cannot start: cluster.ray_address needs Ray (the `cluster` extra): {error}", file=sys.stderr)
+                return EXIT_DEPENDENCY
+
+            try:
+                connect(config)
+            except (ConnectionError, RuntimeError, ValueError) as error:
+                print(f"cannot start: cluster.ray_address: Ray at {config.cluster.ray_address if config.cluster else ''} "
+                      f"could not be joined: {str(error).splitlines()[0] if str(error) else type(error).__name__}",
+                      file=sys.stderr)  # fmt: skip
+                return EXIT_DEPENDENCY
+            stack.callback(_ray_shutdown)
+            ensure_controller(config)
+            log.info("cameras run on the Ray cluster %s (placement controller: xueliang-placement)",
+                     config.cluster.ray_address if config.cluster else "")  # fmt: skip
         detectors = None
-        if not args.api_only:
+        if not args.api_only and not ray_placed:
             try:
                 detectors = load_detectors(config.models, models_needed(config))
             except ModelUnavailableError as error:
                 print(f"cannot start: {error}", file=sys.stderr)
                 return EXIT_MODELS
-        app = create_app(config, run_cameras=not args.api_only, detectors=detectors, broker=broker)
+        app = create_app(config, run_cameras=not (args.api_only or ray_placed), detectors=detectors, broker=broker)
         if args.api_only:
             log.info("API replica (--api-only): no cameras run here")
         if broker is not None:
@@ -145,6 +164,37 @@ def serve(args: argparse.Namespace) -> int:
         log.info("API on http://%s:%d (OpenAPI at /docs, websocket at /ws)", host, port)
         freeze_startup_objects()
         uvicorn.run(app, host=host, port=port, log_config=None, **UVICORN_WS)  # type: ignore[arg-type]
+    return 0
+
+
+def _ray_shutdown() -> None:
+    import ray
+
+    ray.shutdown()
+
+
+def cluster_rebalance(args: argparse.Namespace) -> int:
+    """Ask the cluster's placement controller to move cameras from the fullest nodes to the emptiest."""
+    try:
+        config = load_config(args.config)
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return EXIT_CONFIG
+    if config.cluster is None or config.cluster.ray_address is None:
+        print(f"{args.config}: cluster.ray_address is not set: no Ray cluster places the cameras", file=sys.stderr)
+        return EXIT_CONFIG
+    from analytics.cluster.placement import connect, ensure_controller
+
+    connect(config)
+    try:
+        import ray
+
+        moves = ray.get(ensure_controller(config).rebalance.remote(), timeout=300)
+    finally:
+        _ray_shutdown()
+    for move in moves:
+        print(f"camera {move['camera_id']}: node {move['from_node']} -> {move['to_node']}")
+    print(f"{len(moves)} camera(s) moved")
     return 0
 
 
@@ -327,6 +377,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-format", choices=["text", "json"], help="override server.log_format (json: one object per line)"
     )
     p_serve.set_defaults(func=serve)
+    p_cluster = sub.add_parser("cluster", help="the Ray cluster that runs the cameras (cluster.ray_address)")
+    cluster_sub = p_cluster.add_subparsers(dest="cluster_command", required=True)
+    p_rebalance = cluster_sub.add_parser(
+        "rebalance", help="move cameras from the fullest nodes to the emptiest (e.g. after adding a node)"
+    )
+    p_rebalance.add_argument("--config", type=Path, required=True, help="YAML configuration with `cluster:`")
+    p_rebalance.set_defaults(func=cluster_rebalance)
     p_check = sub.add_parser("check-config", help="validate a configuration file and summarise it")
     p_check.add_argument("file", type=Path)
     p_check.set_defaults(func=check_config)

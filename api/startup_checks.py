@@ -61,12 +61,13 @@ def check_broker(broker: LocalBroker | RedisStreamBroker) -> None:
 
 
 def check_ray(address: str | None) -> None:
-    """`cluster.ray_address` answers, when Ray is installed (it is not a dependency yet: placement is not built).
-    `ray://host:port`: a TCP connection to the Ray client server; `auto` is resolved by Ray itself, later."""
+    """`cluster.ray_address` answers, when Ray is installed (`pip install xueliang[cluster]`; without it `serve`
+    fails when it joins the cluster). `ray://host:port`: a TCP connection to the Ray client server; `auto` is
+    resolved by Ray itself, later."""
     if address is None:
         return
     if importlib.util.find_spec("ray") is None:
-        log.warning("cluster.ray_address %s is not checked: Ray is not installed (camera placement is not built)",
+        log.warning("cluster.ray_address %s is not checked: Ray is not installed (the `cluster` extra)",
                     address)  # fmt: skip
         return
     if address == "auto":

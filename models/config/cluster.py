@@ -1,6 +1,6 @@
 """`cluster:` in the service config: what several processes (API replicas, pipeline nodes) share — the network
-broker that carries live push messages between them and, later, the Ray cluster that places camera pipelines.
-Absent: today's single process (in-process broker, any store)."""
+broker that carries live push messages between them and the Ray cluster that places camera pipelines on its nodes
+(analytics/cluster). Absent: today's single process (in-process broker, any store)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,10 @@ from pydantic import Field, SecretStr, field_validator
 from models.config.base import Strict
 
 BROKER_SCHEMES = ("local", "redis", "rediss", "unix")
+# A busy SD camera (768x576, people/fire models at 640 px, 2 fps analysed) costs 0.227 cores, measured:
+# bench/scale/results/capacity.json `per_camera.busy_sd` (from bench/speed/results/rerun-2026-11-29/pipeline.json).
+BUSY_SD_CAMERA_CPUS = 0.23
+
 # `auto` (join the Ray cluster this node belongs to) or ray://host:port (a Ray client address).
 RAY_ADDRESS = re.compile(r"^(auto|ray://[A-Za-z0-9_.-]+:[0-9]{1,5})$")
 
@@ -24,8 +28,31 @@ class ClusterConfig(Strict):
     )
     ray_address: str | None = Field(
         default=None,
-        description="The Ray cluster that will place camera pipelines: `auto` or ray://host:port. Optional; "
-        "checked for syntax, and at `serve` start-up reached when Ray is installed. Placement is not built yet.",
+        description="The Ray cluster whose nodes run the camera pipelines: `auto` (the cluster this machine "
+        "belongs to; RAY_ADDRESS or the local `ray start`) or ray://host:port (a Ray client address). Set: `serve` "
+        "(without --api-only) runs no camera itself, it makes sure the placement controller runs on the cluster and "
+        "serves the API; absent: the cameras run in the serving process.",
+    )
+    camera_cpus: float = Field(
+        default=BUSY_SD_CAMERA_CPUS,
+        gt=0,
+        le=64,
+        description="CPU cores one camera pipeline costs, for placement: a node takes cameras up to "
+        "`node_cpu_share` of its CPUs. Default 0.23: a busy SD camera at 2 fps, measured "
+        "(bench/scale/results/capacity.json per_camera.busy_sd); 1080p cameras cost more (0.40 at 640 px).",
+    )
+    node_cpu_share: float = Field(
+        default=0.75,
+        gt=0,
+        le=1,
+        description="Share of a node's CPUs the placement fills with cameras (the rest: decoding bursts, the host).",
+    )
+    reconcile_s: float = Field(
+        default=2.0,
+        ge=0.2,
+        le=60,
+        description="How often the placement controller looks at the Ray nodes: reports their load, moves the "
+        "cameras of a lost node, places unplaced cameras.",
     )
 
     @field_validator("broker_url")

@@ -68,12 +68,22 @@ def test_a_cluster_needs_postgresql_and_says_why() -> None:
         ({"ray_address": "ray://head"}, "cluster.ray_address", "ray://host:port"),
         ({"ray_address": "ray://head:70000"}, "cluster.ray_address", "1-65535"),
         ({"brokers": "redis://r:6379"}, "cluster.brokers", "Extra inputs"),
+        ({"camera_cpus": 0}, "cluster.camera_cpus", "greater than 0"),
+        ({"node_cpu_share": 1.5}, "cluster.node_cpu_share", "less than or equal to 1"),
+        ({"reconcile_s": 0.01}, "cluster.reconcile_s", "greater than or equal to 0.2"),
     ],
 )
 def test_mistakes_name_the_field(cluster: dict[str, Any], field: str, words: str) -> None:
     message = problems(with_cluster(cluster))
     assert f"{field}:" in message and words in message
     assert "amqp-pw" not in message
+
+
+def test_placement_defaults_come_from_the_measured_camera_cost() -> None:
+    config = parse_config(with_cluster({"ray_address": "auto"}), environ=ENV)
+    assert config.cluster is not None
+    # bench/scale/results/capacity.json per_camera.busy_sd: 0.227 cores; a 2-core node takes 6 such cameras
+    assert (config.cluster.camera_cpus, config.cluster.node_cpu_share, config.cluster.reconcile_s) == (0.23, 0.75, 2.0)
 
 
 @pytest.mark.parametrize(("store", "field"), [({"pool_size": 0}, "store.pool_size"),
