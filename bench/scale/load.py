@@ -32,6 +32,7 @@ import atexit
 import hashlib
 import heapq
 import json
+import logging
 import os
 import random
 import shutil
@@ -43,6 +44,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -59,8 +61,10 @@ API_KEY = "xl-bench-load-key-not-a-secret"
 RULE, CATEGORY = "fire_smoke", "fire_hazard"
 UPDATES_PER_INCIDENT = 3  # + opened + closed = the capacity model's 5 pipeline messages an incident
 STEP_GAP_S = 1.0  # seconds between an incident's messages (compressed: the rate is what loads the store)
-TRUE_ALARM_STEPS = (("filed", {}), ("dispatched", {"department": "区消防大队"}), ("handled", {"note": "已处置"}),
-                    ("checked", {}), ("closed", {}), ("evaluated", {}))
+TRUE_ALARM_STEPS: tuple[tuple[str, dict[str, str]], ...] = (
+    ("filed", {}), ("dispatched", {"department": "区消防大队"}), ("handled", {"note": "已处置"}), ("checked", {}),
+    ("closed", {}), ("evaluated", {}))
+WARMUP_S = (UPDATES_PER_INCIDENT + 1 + len(TRUE_ALARM_STEPS)) * STEP_GAP_S  # an incident's whole span
 
 
 def camera_ids(count: int) -> list[str]:
@@ -124,14 +128,17 @@ class CameraNode:
             self._health(camera_id, "online")
         return len(self.ids)
 
-    def run(self, seconds: float, incidents_per_s: float, status_per_s: float, counters_every_s: float,
-            precision: float) -> dict[str, Any]:
+    def run(self, seconds: float, warmup_s: float, incidents_per_s: float, status_per_s: float,
+            counters_every_s: float, precision: float) -> dict[str, Any]:
         """Poisson incidents and status changes at the given rates (this actor's share), each incident's messages
-        and closed-loop steps scheduled after its opening, the counters every `counters_every_s`; for `seconds`
-        (what is scheduled later is dropped: incidents then in progress stay open). Returns what was written and how late the schedule ran."""
+        and closed-loop steps scheduled after its opening, the counters every `counters_every_s`; for `warmup_s`
+        (not counted: incidents opened before the run have their later messages in it, as in a steady state),
+        then `seconds`; what is scheduled later is dropped (incidents then in progress stay open). Returns what
+        was written in the counted `seconds` and how late the schedule ran."""
         sent_before, dropped_before = self.broker.publish_counts.sent, self.broker.publish_counts.dropped
         start = time.time()
-        end = start + seconds
+        counted_from = start + warmup_s
+        end = counted_from + seconds
         queue: list[tuple[float, int, Callable[[], int]]] = []
         order = [0]
         done = {"incident": 0, "transition": 0, "status": 0, "counter_rows": 0, "errors": 0}
@@ -178,8 +185,9 @@ class CameraNode:
                     error_text.append(f"{type(error).__name__}: {error}"[:300])
                 continue
             kind, rows = divmod(kind_rows, 1_000_000)
-            done[("incident", "transition", "status", "counter_rows")[kind]] += rows if kind == 3 else 1
-        elapsed = max(seconds, time.time() - start)
+            if when >= counted_from:
+                done[("incident", "transition", "status", "counter_rows")[kind]] += rows if kind == 3 else 1
+        elapsed = max(seconds, time.time() - counted_from)
         return {"node": self.node(), "cameras": len(self.ids), "seconds": round(elapsed, 2), **done,
                 "error_samples": error_text, "schedule_lag_ms_p99": round(1000 * percentile(lags, 99), 1) if lags
                 else 0.0, "schedule_lag_ms_max": round(1000 * max(lags, default=0.0), 1),
@@ -201,13 +209,12 @@ class CameraNode:
         incident = self.sink.handle(self._event(EventPhase.OPENED, camera_id, 1))
         assert incident is not None
         for step in range(1, UPDATES_PER_INCIDENT + 1):
-            at(when + step * STEP_GAP_S, lambda step=step: self._change(EventPhase.UPDATED, camera_id, step + 1))
+            at(when + step * STEP_GAP_S, partial(self._change, EventPhase.UPDATED, camera_id, step + 1))
         closed_at = when + (UPDATES_PER_INCIDENT + 1) * STEP_GAP_S
         at(closed_at, lambda: self._change(EventPhase.CLOSED, camera_id, UPDATES_PER_INCIDENT + 1))
         steps = TRUE_ALARM_STEPS if self.random.random() < precision else (("rejected", {"reason": "误报"}),)
         for index, (target, fields) in enumerate(steps, start=1):
-            at(closed_at + index * STEP_GAP_S, lambda target=target, fields=fields: self._step(incident.id, target,
-                                                                                              fields))
+            at(closed_at + index * STEP_GAP_S, partial(self._step, incident.id, target, fields))
         return 0
 
     def _change(self, phase: Any, camera_id: str, count: int) -> int:
@@ -227,7 +234,9 @@ class CameraNode:
     def _step(self, incident_id: str, target: str, fields: dict[str, str]) -> int:
         from models.lifecycle import Role
 
-        self.journal.transition(incident_id, target, actor="load", role=Role.ADMIN, at=datetime.now(UTC), **fields)
+        self.journal.transition(incident_id, target, actor="load", role=Role.ADMIN, at=datetime.now(UTC),
+                                note=fields.get("note"), reason=fields.get("reason"),
+                                department=fields.get("department"))
         return 1_000_000
 
     def _status(self, when: float, then: Callable[[float], None]) -> int:
@@ -342,10 +351,10 @@ class Bench:
     """Everything one invocation starts; `close` stops it all, in reverse order, also when a step failed."""
 
     def __init__(self) -> None:
-        self._undo: list[Callable[[], None]] = []
+        self._undo: list[Callable[[], object]] = []
         atexit.register(self.close)
 
-    def on_close(self, undo: Callable[[], None]) -> None:
+    def on_close(self, undo: Callable[[], object]) -> None:
         self._undo.append(undo)
 
     def close(self) -> None:
@@ -368,9 +377,15 @@ def start_cluster(bench: Bench, nodes: int) -> Any:
     for index in range(nodes):
         cluster.add_node(num_cpus=2, resources={f"xl_load_node_{index}": 100})
     cluster.wait_for_nodes()
-    ray.init(address=cluster.address, logging_level="warning", log_to_driver=False)
+    ray.init(address=cluster.address, logging_level=logging.WARNING, log_to_driver=False)
     bench.on_close(ray.shutdown)
     return cluster
+
+
+def close_actor(actor: Any) -> None:
+    import ray
+
+    ray.get(actor.close.remote(), timeout=20)
 
 
 def one_run(*, actors: list[Any], store: Any, clients: list[Client], cameras: int, factor: float, seconds: float,
@@ -385,7 +400,7 @@ def one_run(*, actors: list[Any], store: Any, clients: list[Client], cameras: in
     start_seq = store.push_log.last_seq()
     load_start = os.getloadavg()
     started = time.time()
-    reports = ray.get([actor.run.remote(seconds, target["incidents_per_s"] * share,
+    reports = ray.get([actor.run.remote(seconds, WARMUP_S, target["incidents_per_s"] * share,
                                         target["status_messages_per_s"] * share, counters_every_s, precision)
                        for actor in actors])
     elapsed = time.time() - started
@@ -504,15 +519,16 @@ def _bench(bench: Bench, args: argparse.Namespace, factors: list[float]) -> dict
     cluster_started = time.time()
     start_cluster(bench, args.nodes)
     cluster_up_s = time.time() - cluster_started
-    remote = ray.remote(max_restarts=0)(CameraNode)
+    remote: Any = ray.remote(max_restarts=0)(CameraNode)
     ids = camera_ids(args.cameras)
     count = args.nodes * args.actors_per_node
-    actors = [remote.options(num_cpus=0, resources={f"xl_load_node_{index % args.nodes}": 1}).remote(
+    actors: list[Any] = [remote.options(num_cpus=0, resources={f"xl_load_node_{index % args.nodes}": 1}).remote(
         raw, store_url, broker_url, ids[index::count], index) for index in range(count)]
     for actor in actors:
-        bench.on_close(lambda actor=actor: ray.kill(actor))
-        bench.on_close(lambda actor=actor: ray.get(actor.close.remote(), timeout=20))
+        bench.on_close(partial(ray.kill, actor))
+        bench.on_close(partial(close_actor, actor))
     nodes = ray.get([actor.node.remote() for actor in actors])
+    node_addresses = sorted({str(node["NodeManagerAddress"]) for node in ray.nodes() if node["Alive"]})
     for replica in replicas:
         replica.wait_healthy()
     ray.get([actor.prepare.remote() for actor in actors])
@@ -542,7 +558,8 @@ def _bench(bench: Bench, args: argparse.Namespace, factors: list[float]) -> dict
     return {
         "command": command.strip(), "machine": machine(), "started_at": datetime.fromtimestamp(started, UTC).isoformat(),
         "cameras": args.cameras, "nodes": args.nodes, "actors": count, "actor_nodes": nodes,
-        "distinct_actor_nodes": len(set(nodes)), "cluster_up_s": round(cluster_up_s, 1), "api_replicas": 2,
+        "distinct_actor_nodes": len(set(nodes)),
+        "ray_node_addresses": node_addresses, "warmup_s": WARMUP_S, "cluster_up_s": round(cluster_up_s, 1), "api_replicas": 2,
         "latency_definition": "websocket receive time - the message's `at`, stamped by the actor just before the "
                               "store write: store commit + publish + broker + API replica + websocket",
         "targets_source": "bench/scale/capacity.py traffic(activity(factor), 0.6): the county's daytime peak "

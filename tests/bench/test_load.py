@@ -36,3 +36,4 @@ def test_a_tiny_load_run_completes_and_both_replicas_see_every_seq(tmp_path: Pat
         assert key in run["achieved"] and key in run["target"]
     assert run["target"]["broker_messages_per_s"] == report["summary"][0]["target"]["broker_messages_per_s"]
     assert len(run["loadavg_end"]) == 3 and "holds" in run
+    assert report["ray_node_addresses"] == ["127.0.0.1"]  # all on loopback
