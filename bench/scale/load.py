@@ -37,6 +37,7 @@ import os
 import random
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -367,8 +368,6 @@ class Bench:
 
 
 def start_cluster(bench: Bench, nodes: int) -> Any:
-    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # ../shared/RAY-FACTS.md: everything on 127.0.0.1
-    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
     import ray
     from ray.cluster_utils import Cluster
 
@@ -464,6 +463,27 @@ def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return ordered[len(ordered) // 2]
 
 
+def markdown(result: dict[str, Any]) -> str:
+    """The RESULTS.md table of a load.json."""
+    lines = ["| factor | runs | store rows/s achieved / target | broker msg/s achieved (mean of the runs) / target | "
+             "commit → websocket ms p50 / p95 / p99 (max) | p99 of each run | seqs identical, no gap | errors | "
+             "load average (1 min) at the end | holds |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for row in result["summary"]:
+        runs = [run for run in result["runs"] if run["factor"] == row["factor"]]
+        chosen = next(run for run in runs if run["latency_ms"] == row["latency_ms"])
+        ms = row["latency_ms"] or {}
+        lines.append(
+            f"| x{row['factor']:g} | {row['runs']} | {row['achieved']['store_rows_per_s']} / "
+            f"{row['target']['store_rows_per_s']} | {row['achieved']['broker_messages_per_s']} "
+            f"({statistics.mean(r['achieved']['broker_messages_per_s'] for r in runs):.2f}) / "
+            f"{row['target']['broker_messages_per_s']} | {ms.get('50')} / {ms.get('95')} / {ms.get('99')} "
+            f"({ms.get('max')}) | {', '.join(str(v) for v in row['p99_ms_of_runs'])} | "
+            f"{'yes' if all(r['identical_seqs'] and r['no_gap'] for r in runs) else 'NO'} | "
+            f"{sum(r['errors'] for r in runs)} | {', '.join(str(r['loadavg_end'][0]) for r in runs)} | "
+            f"{'yes' if row['holds'] else 'no'} (median run's schedule lag p99 {chosen['schedule_lag_ms_p99']} ms) |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cameras", type=int, default=300, help="synthetic cameras in total")
@@ -474,9 +494,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nodes", type=int, default=2, help="Ray worker nodes")
     parser.add_argument("--actors-per-node", type=int, default=2)
     parser.add_argument("--out", type=Path, default=RESULTS / "load.json")
+    parser.add_argument("--markdown", action="store_true", help="print the RESULTS.md table of --out; run nothing")
     args = parser.parse_args(argv)
+    if args.markdown:
+        print(markdown(json.loads(args.out.read_text())))
+        return 0
     factors = [float(value) for value in args.factors.split(",")]
 
+    # Before Ray is imported (it reads the variable then): ../shared/RAY-FACTS.md, everything on 127.0.0.1.
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
     bench = Bench()
     try:
         result = _bench(bench, args, factors)
@@ -529,6 +556,8 @@ def _bench(bench: Bench, args: argparse.Namespace, factors: list[float]) -> dict
         bench.on_close(partial(close_actor, actor))
     nodes = ray.get([actor.node.remote() for actor in actors])
     node_addresses = sorted({str(node["NodeManagerAddress"]) for node in ray.nodes() if node["Alive"]})
+    if node_addresses != ["127.0.0.1"]:
+        raise RuntimeError(f"the Ray nodes registered {node_addresses}, not loopback only")
     for replica in replicas:
         replica.wait_healthy()
     ray.get([actor.prepare.remote() for actor in actors])
