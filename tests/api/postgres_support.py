@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -19,9 +20,9 @@ def postgres_url() -> str:
     return os.environ.get("XUELIANG_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
 
 
-@pytest.fixture(name="postgres_schema_url")
-def postgres_schema_url_fixture() -> Iterator[str]:
-    """A PostgreSQL URL on a schema of this test's own (dropped afterwards)."""
+@contextmanager
+def own_postgres_schema() -> Iterator[str]:
+    """A PostgreSQL URL on a new schema, dropped on exit; skipped (or failed, see above) where the server is away."""
     admin = create_engine(postgres_url(), isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
     schema = f"xl_test_{uuid.uuid4().hex[:12]}"
     try:
@@ -39,3 +40,10 @@ def postgres_schema_url_fixture() -> Iterator[str]:
         with admin.connect() as connection:
             connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture(name="postgres_schema_url")
+def postgres_schema_url_fixture() -> Iterator[str]:
+    """A PostgreSQL URL on a schema of this test's own (dropped afterwards)."""
+    with own_postgres_schema() as url:
+        yield url

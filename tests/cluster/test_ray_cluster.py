@@ -14,7 +14,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -25,8 +24,6 @@ from typing import Any
 import pytest
 import yaml
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 from starlette.testclient import WebSocketTestSession
 from starlette.websockets import WebSocketDisconnect
 
@@ -38,7 +35,7 @@ from models.config import ServiceConfig, load_config
 from models.store import Store
 from tests.api.access import TEST_JWT_SECRET, bearer
 from tests.api.live_client import next_message
-from tests.api.postgres_support import postgres_url
+from tests.api.postgres_support import own_postgres_schema
 from tests.conftest import demo_raw_config
 from tests.models.broker_support import RedisProcess
 
@@ -122,18 +119,9 @@ def worker_ids(cluster: Any) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def postgres_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    admin = create_engine(postgres_url(), isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
-    schema = f"xl_test_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(postgres_url()).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+def postgres_schema() -> Iterator[str]:
+    with own_postgres_schema() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
