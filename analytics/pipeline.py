@@ -85,6 +85,8 @@ class CameraPipeline:
         self._frame_times: deque[float] = deque(maxlen=20)
         # What the last step saw, for observers that record it (replays score the rules' per-frame counts).
         self.last_observation: Observation | None = None
+        # the last step that had a frame: evidence drawn after the fact needs pixels, and a step may have none
+        self.last_analysed: Observation | None = None
         # Motion gating: while the picture matches the one the last detections came from, they are reused.
         self.motion = MotionGate(camera.motion)
         self._last_detections: dict[str, sv.Detections] | None = None
@@ -167,6 +169,8 @@ class CameraPipeline:
             health=health,
         )
         self.last_observation = observation
+        if frame is not None:
+            self.last_analysed = observation
         return [event for rule in self.rules if (event := rule.observe(observation)) is not None]
 
     @property

@@ -288,7 +288,7 @@ class VideoChecker:
                 video_checks.set_step(connection, check_id, None)
 
     def _write_snapshot(self, path: Path, pipeline: CameraPipeline, rule: Rule) -> Path | None:
-        observation = pipeline.last_observation
+        observation = pipeline.last_analysed  # the step that decides may have had no frame: the last one that did
         if observation is None or observation.frame is None:
             return None
         found = observation.detections.get(rule.model) if rule.model is not None else None

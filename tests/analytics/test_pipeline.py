@@ -114,6 +114,19 @@ def test_a_step_without_a_frame_runs_no_model_and_is_stamped_with_the_clock() ->
     assert observation.health == health
 
 
+def test_the_last_analysed_step_keeps_its_frame_when_a_later_step_has_none() -> None:
+    """Evidence drawn after the fact (a video check's after snapshot) needs the pixels of the last analysed frame,
+    also when the step that decides came without one."""
+    pipeline = CameraPipeline("cam", camera({"crowd": {}}), models(people=[people(2)]))
+    pipeline.step(frame(0, 1.0), online("cam"), 1.0)
+    pipeline.step(None, online("cam"), 1.5)
+
+    assert pipeline.last_observation is not None and pipeline.last_observation.frame is None
+    analysed = pipeline.last_analysed
+    assert analysed is not None and analysed.frame is not None and analysed.timestamp == 1.0
+    assert len(analysed.detections["people"]) == 2
+
+
 @pytest.mark.parametrize(
     ("counts", "expected"),
     [
