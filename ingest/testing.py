@@ -11,12 +11,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
-from typing import Literal
+from typing import Literal, TypeVar
 
 import numpy as np
 
 from ingest.health import CameraHealth, CameraState
 from ingest.sources import DecodedFrame, SourceError
+
+T = TypeVar("T")
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.02) -> bool:
@@ -28,6 +30,16 @@ def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 
         if time.monotonic() >= deadline:
             return False
         time.sleep(interval)
+
+
+def wait_for_result(check: Callable[[], T], timeout: float, what: str, interval: float = 0.3) -> T:
+    """Poll `check` until it returns something truthy (returned) or `timeout` s pass (AssertionError naming `what`)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := check():
+            return result
+        time.sleep(interval)
+    raise AssertionError(f"not within {timeout:.0f} s: {what}")
 
 
 class HealthLog:

@@ -5,7 +5,6 @@ server (vtest.avi pedestrians), the real people model, a SQLite store."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ import pytest
 from analytics.service import AnalyticsService
 from ingest.demo.footage import pedestrian_clip
 from ingest.rtsp_server import LocalRtspServer
+from ingest.testing import wait_for_result
 from models.config import parse_config
 from models.push import LocalBroker, PushJournal
 from models.store import Store
@@ -26,12 +26,7 @@ CELL = "330106001001001"
 
 
 def wait_until(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := check():
-            return result
-        time.sleep(0.3)
-    raise AssertionError(f"not within {timeout:.0f} s: {what}")
+    return wait_for_result(check, timeout, what, interval=0.3)
 
 
 def test_a_camera_stopped_here_and_started_elsewhere_keeps_its_incident(tmp_path: Path, real_detectors) -> None:

@@ -30,6 +30,7 @@ from starlette.websockets import WebSocketDisconnect
 from api.app import create_app
 from ingest.demo.footage import pedestrian_clip
 from ingest.rtsp_server import LocalRtspServer
+from ingest.testing import wait_for_result
 from models.brokers import RedisStreamBroker
 from models.config import ServiceConfig, load_config
 from models.store import Store
@@ -106,12 +107,7 @@ class World:
 
 
 def wait_until(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := check():
-            return result
-        time.sleep(0.5)
-    raise AssertionError(f"not within {timeout:.0f} s: {what}")
+    return wait_for_result(check, timeout, what, interval=0.5)
 
 
 def worker_ids(cluster: Any) -> list[str]:
