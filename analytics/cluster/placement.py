@@ -276,19 +276,20 @@ class PlacementController:
         self.hosts.pop(node_id, None)
         self.store.cluster.mark_node_lost(node_id, now)
         error = f"node {address} lost; moving to another node"
+        statuses = {status.camera_id: status for status in self.store.cameras.statuses()}  # read once, not per camera
         for camera_id, placement in self.store.cluster.placements().items():
             if placement.node_id != node_id:
                 continue
             self.store.cluster.place(camera_id, None, error, now)
             if camera_id in self.config.cameras:
-                self._offline(camera_id, error)
+                self._offline(camera_id, error, statuses.get(camera_id))
         log.warning("placement: node %s (%s) lost", address, node_id[:8])
 
-    def _offline(self, camera_id: str, error: str) -> None:
+    def _offline(self, camera_id: str, error: str, previous: CameraStatusRecord | None) -> None:
+        """Record and push the camera offline, its frame counters kept from its `previous` status."""
         now = self.clock.now()
         camera = self.config.cameras[camera_id]
         grid_code = self.config.camera_grid_cell(camera_id)
-        previous = next((s for s in self.store.cameras.statuses() if s.camera_id == camera_id), None)
         record = CameraStatusRecord(
             camera_id=camera_id, state="offline", since=now, last_error=error, updated_at=now,
             frames_decoded=previous.frames_decoded if previous else 0,
