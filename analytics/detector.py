@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, cast
+from typing import Any, Protocol, cast
 
 import numpy as np
 import supervision as sv
@@ -132,6 +132,7 @@ class UltralyticsDetector:
         kept_labels = [label for labels in self._class_labels.values() for label in labels]
         self._merge_within_label = len(set(kept_labels)) < len(kept_labels)
         self._lock = threading.Lock()
+        self._static = StaticShapes.of(self._model) if config.precision == "int8" else None
 
     def detect(self, image: np.ndarray, input_size: InputSize | None = None) -> sv.Detections:
         """Detections on `image` at the model's `image_size`, or at `input_size` (a camera's choice: another long
@@ -143,9 +144,15 @@ class UltralyticsDetector:
             return self._to_domain(self._predict(image, size.long_side))
 
     def _predict(self, image: np.ndarray, long_side: int) -> sv.Detections:
+        shape = None
+        if self._static is not None:
+            shape = letterbox_shape(image.shape[0], image.shape[1], long_side)
+            self._static.before(shape)
         results = self._model.predict(
             image, imgsz=long_side, conf=self.config.confidence, iou=self.config.nms_iou, verbose=False
         )
+        if self._static is not None and shape is not None:
+            self._static.after(shape)
         return sv.Detections.from_ultralytics(results[0])  # type: ignore[index]
 
     def _detect_tiled(self, image: np.ndarray, tile: int, long_side: int) -> sv.Detections:
@@ -170,6 +177,45 @@ class UltralyticsDetector:
         if self._merge_within_label and len(detections) > 1:
             detections = merge_within_label(detections, self.config.nms_iou)
         return detections
+
+
+def letterbox_shape(height: int, width: int, long_side: int, stride: int = 32) -> tuple[int, int]:
+    """The (height, width) ultralytics' rectangular letterbox gives a `height` x `width` frame at `long_side`: the
+    frame scaled to fit `long_side`, each side padded up to a multiple of `stride` (vtest 768x576 at 640: 480x640)."""
+    ratio = min(long_side / height, long_side / width)
+    scaled_h, scaled_w = round(height * ratio), round(width * ratio)
+    return scaled_h + (long_side - scaled_h) % stride, scaled_w + (long_side - scaled_w) % stride
+
+
+class StaticShapes:
+    """An int8 OpenVINO model that ultralytics runs at fixed shapes: on CPUs with AMX int8, OpenVINO crashes on
+    int8 models with dynamic shapes (openvino issue 37577), so ultralytics marks the model static and recompiles it
+    whenever the input shape changes. Left alone, ultralytics then letterboxes every frame to the export's square
+    `image_size` whatever the camera asks: a 1080p camera at `image_size: auto` (3072 px) ran int8 at 640 px and
+    counted nobody. Here each call sets the exact rectangular shape the dynamic model would get (`letterbox_shape`)
+    and keeps one compiled model per shape, so cameras of different sizes sharing the model do not recompile it in
+    turn. Calls are serialised by the detector's lock."""
+
+    def __init__(self, backend: Any) -> None:
+        self.backend = backend
+        self.compiled: dict[tuple[int, int], Any] = {}
+
+    @classmethod
+    def of(cls, model: Any) -> StaticShapes | None:
+        """The helper for `model` (an ultralytics YOLO) if its backend runs at static shapes, else None."""
+        model.predict(np.zeros((64, 64, 3), dtype=np.uint8), imgsz=64, verbose=False)  # builds the predictor
+        backend = getattr(getattr(getattr(model, "predictor", None), "model", None), "backend", None)
+        if backend is None or getattr(backend, "read_model", None) is None or getattr(backend, "dynamic", True):
+            return None
+        return cls(backend)
+
+    def before(self, shape: tuple[int, int]) -> None:
+        self.backend.imgsz = list(shape)  # the predictor letterboxes to exactly this shape
+        if shape in self.compiled:
+            self.backend.ov_compiled_model = self.compiled[shape]
+
+    def after(self, shape: tuple[int, int]) -> None:
+        self.compiled.setdefault(shape, self.backend.ov_compiled_model)
 
 
 def merge_within_label(detections: sv.Detections, iou: float) -> sv.Detections:

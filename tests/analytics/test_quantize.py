@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from analytics import quantize
-from analytics.detector import UltralyticsDetector, with_label
+from analytics.detector import InputSize, UltralyticsDetector, letterbox_shape, with_label
 from analytics.model_files import ModelUnavailableError, runtime_installed
 from analytics.quantize import SIDECAR, calibration_set
 from ingest.demo.footage import FIRE_STILLS, pedestrian_clip
@@ -95,6 +95,20 @@ def test_int8_people_model_quantized_once_cached_and_counts_like_fp32(tmp_path, 
     assert sum(abs(a - b) for a, b in zip(int8_counts, fp32_counts, strict=True)) / len(frames) <= 0.5
     assert sum(int8_counts) >= 0.85 * sum(fp32_counts), (int8_counts, fp32_counts)
 
+    # A camera's own input size reaches the int8 model too (on AMX CPUs ultralytics runs int8 at static shapes and
+    # letterboxed every frame to the export's 640 square: a 1080p camera at 3072 px counted nobody), at the
+    # rectangular shape a dynamic model gets, and alternating sizes do not recompile the model each time.
+    large = InputSize(1280)
+    int8_large = [len(with_label(detector.detect(image, large), "person")) for image in frames[:4]]
+    fp32_large = [len(with_label(fp32.detect(image, large), "person")) for image in frames[:4]]
+    assert sum(int8_large) >= 0.85 * sum(fp32_large) and sum(fp32_large) > sum(fp32_counts[:4]), (
+        int8_large, fp32_large, fp32_counts[:4])
+    if detector._static is not None:  # this CPU runs int8 at static shapes
+        assert set(detector._static.compiled) == {(480, 640), (960, 1280)}  # vtest 768x576: rectangular, one each
+        compiled = detector._static.compiled[(480, 640)]
+        detector.detect(frames[0])
+        assert detector._static.backend.ov_compiled_model is compiled  # reused, not compiled again
+
     again = UltralyticsDetector("people", int8, cache_dir=tmp_path)
     assert again.model_path == detector.model_path and count_quantize == ["people"]  # reused, not quantized again
 
@@ -113,3 +127,10 @@ def test_check_config_names_missing_calibration_frames(tmp_path):
     with pytest.raises(ModelUnavailableError, match=r"models\.people\.calibration\.paths: .*gone\.mp4 does not exist"):
         check_model("people", config)
     check_model("people", model_config("people"))  # fp32: the weights alone
+
+
+def test_letterbox_shape_is_ultralytics_rectangular_letterbox():
+    assert letterbox_shape(576, 768, 640) == (480, 640)  # vtest
+    assert letterbox_shape(360, 640, 640) == (384, 640)  # the fire clips: 360 padded to a multiple of 32
+    assert letterbox_shape(1080, 1920, 3072) == (1728, 3072)
+    assert letterbox_shape(1920, 1080, 640) == (640, 384)  # portrait
