@@ -54,6 +54,13 @@ def _run(runs: list[dict[str, Any]], cameras: int) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------- per-camera cost
 
 
+def _640_share() -> float:
+    """A 1080p frame's analysis at 640 px as a share of the same at 3072 px (wall time, camera_cost.json)."""
+    rows = {row["camera"]: row for row in _json(SPEED / "camera_cost.json")["rows"]}
+    return float(rows["1080p, image_size 640 (before)"]["ms_per_frame_median"]
+                 / rows["1080p, image_size auto (3072 px)"]["ms_per_frame_median"])
+
+
 def camera_costs() -> dict[str, Figure]:
     """CPU (cores) and memory (MiB) per analysed camera, from bench/speed's results."""
     pipeline = _json(SPEED / "rerun-2026-11-29" / "pipeline.json")["runs"]  # the slower host: conservative
@@ -63,20 +70,23 @@ def camera_costs() -> dict[str, Figure]:
     rss_base = one["rss_mib"] - rss_per_camera
     quiet_busy = _json(SPEED / "quiet_busy.json")["runs"]
     quiet_sd = quiet_busy["quiet"]["process_cpu_pct"] / 100
-    rows = {row["camera"]: row for row in _json(SPEED / "camera_cost.json")["rows"]}
-    sd_analysis = rows["SD 768x576, image_size auto (640 px)"]["cpu_share_at_2fps"]
-    hd_auto_analysis = rows["1080p, image_size auto (3072 px)"]["cpu_share_at_2fps"]
-    hd_640_analysis = rows["1080p, image_size 640 (before)"]["cpu_share_at_2fps"]
-    # A 1080p camera: SD's cost beside the analysis, with SD's decoding (10 fps, the bench clips') replaced by
-    # 1080p's at a 1080p camera's frame rate; decoding per frame measured by bench/scale/measure.py.
-    decode = {row["height"]: row["cpu_ms_per_frame"] / 1000 for row in _json(MEASURED).get("decode", [])}
-    sd_decode, hd_decode = decode[576], decode[1080]
-    sd_rest = busy_sd - sd_analysis
-    hd_rest = sd_rest - sd_decode * SD_SOURCE_FPS + hd_decode * HD_SOURCE_FPS
+    # Analysis per analysed frame in CPU-seconds of every thread (OpenVINO spreads one inference over both cores,
+    # so a wall-clock share undercounts it): the per-camera cost table of bench/speed/camera_costs.py.
+    table = _json(SPEED / "camera_costs.json")
+    cpu = {row["what"]: row["cpu_s_per_frame"] for row in table["rows"]}
+    step = cpu["analysis step besides the models (SD walkway camera, 5 rules)"]
+    hd_auto_analysis = ANALYSED_FPS * (cpu["people fp32, 1080p at 3072 (auto)"] + step)
+    hd_auto_int8_analysis = ANALYSED_FPS * (cpu["people int8, 1080p at 3072 (auto)"] + step)
+    hd_640_analysis = hd_auto_analysis * _640_share()
+    # What a camera costs beside its analysis and decoding (receiving RTSP, thumbnails, the store, the API): the
+    # pipeline run's busy SD camera less the table's (the same people/fire mix, analysis + decoding), at least 0.
+    cores = table["per_camera_cores"]
+    beside = max(0.0, busy_sd - (cores["busy_sd_people_fp32"] + cores["busy_sd_fire_fp32"]) / 2)
+    sd_decode, hd_decode = cpu["768x576 (vtest)"], cpu["1920x1080"]
+    hd_rest = beside + hd_decode * HD_SOURCE_FPS
     hd_quiet = quiet_sd + (hd_decode - sd_decode) * KEYFRAMES_PER_S  # keyframes-only decoding while still
-    decode_note = (f"SD's cost beside the analysis {sd_rest:.3f}, its decoding ({1000 * sd_decode:.2f} ms a frame x "
-                   f"{SD_SOURCE_FPS:g} fps) replaced by 1080p's ({1000 * hd_decode:.2f} ms x {HD_SOURCE_FPS:g} fps; "
-                   "bench/scale/results/measured.json `decode`)")
+    decode_note = (f"the cost beside analysis and decoding {beside:.3f} (busy_sd less the table's SD camera), and "
+                   f"1080p decoding ({1000 * hd_decode:.2f} CPU-ms a frame x {HD_SOURCE_FPS:g} fps; camera_costs.json)")
     return {
         "busy_sd": Figure(value=busy_sd, source="measured", note=(
             "bench/speed/results/rerun-2026-11-29/pipeline.json: process CPU of 8 cameras less 1, over 7 (SD "
@@ -85,13 +95,22 @@ def camera_costs() -> dict[str, Figure]:
             "bench/speed/results/quiet_busy.json `quiet`: still scene, keyframes-only decoding, 0.5 s GOP "
             "(2 s GOP: 0.021)")),
         "busy_1080p_auto": Figure(value=hd_auto_analysis + hd_rest, source="measured+estimate", note=(
-            f"analysis {hd_auto_analysis:.3f} (bench/speed/results/camera_cost.json, 3072 px) + {decode_note}")),
+            f"analysis {hd_auto_analysis:.3f} (bench/speed/results/camera_costs.json: CPU-seconds of the people "
+            f"model at 3072 px and of the step, x {ANALYSED_FPS:g} fps) + {decode_note}")),
         "quiet_1080p_auto": Figure(
             value=hd_quiet + hd_auto_analysis / ANALYSED_FPS / DETECTION_EVERY_S,
             source="measured+estimate", note="SD quiet + 1080p keyframes' extra decoding + one 3072 px detection "
             "every 10 s"),
+        "busy_1080p_auto_int8": Figure(value=hd_auto_int8_analysis + hd_rest, source="measured+estimate", note=(
+            f"analysis {hd_auto_int8_analysis:.3f} with the people model in int8 (`precision: int8`; "
+            "camera_costs.json) + the same as above")),
+        "quiet_1080p_auto_int8": Figure(
+            value=hd_quiet + hd_auto_int8_analysis / ANALYSED_FPS / DETECTION_EVERY_S,
+            source="measured+estimate", note="SD quiet + 1080p keyframes' extra decoding + one int8 3072 px "
+            "detection every 10 s"),
         "busy_1080p_640": Figure(value=hd_640_analysis + hd_rest, source="measured+estimate", note=(
-            f"analysis {hd_640_analysis:.3f} at 640 px (camera_cost.json) + the same as above")),
+            f"analysis {hd_640_analysis:.3f} at 640 px (3072 px's CPU-seconds x the 640/3072 wall-time ratio of "
+            "camera_cost.json) + the same as above")),
         "quiet_1080p_640": Figure(
             value=hd_quiet + hd_640_analysis / ANALYSED_FPS / DETECTION_EVERY_S,
             source="measured+estimate", note="SD quiet + 1080p keyframes' extra decoding + one 640 px detection "
@@ -228,7 +247,7 @@ def server_us_per_delivery() -> Figure:
         "bench/speed/results/fanout*.json: the highest server CPU per websocket delivery of the committed runs"))
 
 
-PROFILES = ("sd", "1080p_640", "1080p_auto")
+PROFILES = ("sd", "1080p_640", "1080p_auto", "1080p_auto_int8")
 
 
 def county_peak_messages_per_s() -> float:

@@ -39,7 +39,8 @@ class ClusterConfig(Strict):
         le=64,
         description="CPU cores one camera pipeline costs, for placement: a node takes cameras up to "
         "`node_cpu_share` of its CPUs. Default 0.23: a busy SD camera at 2 fps, measured "
-        "(bench/scale/results/capacity.json per_camera.busy_sd); 1080p cameras cost more (0.40 at 640 px).",
+        "(bench/scale/results/capacity.json per_camera.busy_sd); 1080p cameras cost more (0.66 at 640 px, 3.6 at "
+        "`image_size: auto`).",
     )
     node_cpu_share: float = Field(
         default=0.75,
