@@ -256,8 +256,10 @@ def run_cameras(
     warmup_s: float,
     measure_s: float,
     with_api: bool = True,
+    marks: list[float] | None = None,
 ) -> dict[str, Any]:
-    """Run these cameras for warm-up + measurement; return what was measured in the measurement window."""
+    """Run these cameras for warm-up + measurement; return what was measured in the measurement window. `marks`, if
+    given, gets the window's start and end (time.monotonic()) for observers that measure beside it."""
     tmp.mkdir(parents=True, exist_ok=True)
     # `stream` (the clip a camera watches) is for the report, not the config
     config = service_config({c: {k: v for k, v in cam.items() if k != "stream"} for c, cam in cameras.items()},
@@ -282,8 +284,12 @@ def run_cameras(
         time.sleep(warmup_s)
         psutil.cpu_percent(None)
         before, wall_before = snapshot(service, detectors), time.time()
+        if marks is not None:
+            marks.append(time.monotonic())
         time.sleep(measure_s)
         after, wall_after = snapshot(service, detectors), time.time()
+        if marks is not None:
+            marks.append(time.monotonic())
         system_cpu = psutil.cpu_percent(None)
         rss = psutil.Process().memory_info().rss
         latencies = recorder.latencies(wall_before, wall_after) if recorder is not None else []
