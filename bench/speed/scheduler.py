@@ -1,6 +1,6 @@
 """Benchmark 10: one inference queue per model (`scheduling: queue`) against the per-call lock (`lock`).
 
-    flock /tmp/xl-heavy.lock .venv/bin/python -m bench.speed.scheduler [--cameras 8,16] [--measure 20]
+    flock /tmp/xl-heavy.lock .venv/bin/python -m bench.speed.scheduler [--cameras 8,16] [--measure 20] [--modes lock,queue]
 
 N cameras (the pipeline bench's mix: the pedestrian clip with the people model, the fire clips with the fire
 model, each at --fps) over a local RTSP server, the real service, API and websocket client (bench.speed.harness),
@@ -26,6 +26,12 @@ from bench.speed.harness import bound_ms, load_timed_detectors, pedestrian_clip,
 from bench.speed.pipeline import camera_mix
 from ingest.rtsp_server import LocalRtspServer
 from ingest.sampling import sampled_frames
+
+MODES: dict[str, dict[str, Any]] = {
+    "lock": {"mode": "lock"},
+    "queue": {"mode": "queue"},
+    "queue-no-deadline": {"mode": "queue", "deadline_factor": None},
+}
 
 
 def batching(detectors: dict[str, Any], rounds: int = 10) -> dict[str, float]:
@@ -53,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fps", type=float, default=2.0, help="analysis fps of every camera")
     parser.add_argument("--warmup", type=float, default=6.0, help="seconds after all cameras are online")
     parser.add_argument("--measure", type=float, default=20.0, help="seconds measured per run")
+    parser.add_argument("--modes", default="lock,queue",
+                        help="modes to run per N: lock, queue, queue-no-deadline (queue, deadline_factor null)")
     parser.add_argument("--out", type=Path, default=None, help="results folder (default bench/speed/results)")
     args = parser.parse_args(argv)
     info = machine()
@@ -66,11 +74,11 @@ def main(argv: list[str] | None = None) -> int:
             server.add_stream(name, clip)
         server.wait_ready(timeout=30)
         for n in [int(x) for x in args.cameras.split(",")]:
-            for mode in ("lock", "queue"):
+            for mode in args.modes.split(","):
                 cameras = camera_mix(server, n, args.fps)
                 result = run_cameras(server, cameras, detectors, bounds, Path(tmp) / f"{mode}{n}",
                                      warmup_s=args.warmup, measure_s=args.measure,
-                                     overrides={"scheduling": {"mode": mode}})  # fmt: skip
+                                     overrides={"scheduling": MODES[mode]})  # fmt: skip
                 result["mode"] = mode
                 fps = [c["achieved_fps"] for c in result["per_camera"].values()]
                 result["min_fps"], result["total_fps"] = min(fps), sum(fps)
