@@ -134,6 +134,7 @@ def test_the_runner_skips_a_dropped_frame_without_a_rule_step_and_the_next_frame
 
     events = runner.run_step(frame(1, 100.0))  # the same still picture: the gate was reset, so it detects
     assert detector.calls == 1 and runner.frames_analysed == 1
+    assert pipeline.motion.frames_skipped == 0  # not judged still against the dropped frame's picture
     assert [e.count for e in events] == [6] and len(sink.events) == 1
     scheduler.stop()
 
