@@ -23,6 +23,7 @@ from analytics.incident_sink import IncidentSink
 from analytics.motion import MotionGate
 from analytics.rules import Rule, analysis_fps, build_rules
 from analytics.rules.base import RuleState
+from analytics.scheduler import FrameDropped, ScheduledDetector
 from analytics.tracking import make_tracker
 from ingest.frames import VideoFrame
 from ingest.health import CameraHealth
@@ -123,12 +124,20 @@ class CameraPipeline:
         )
 
     def _run_detectors(self, frame: VideoFrame) -> dict[str, sv.Detections]:
-        detections: dict[str, sv.Detections] = {}
+        # Every model first, then the trackers: a frame a model's scheduler drops (FrameDropped) leaves no
+        # tracker fed with half of it.
+        raw: dict[str, sv.Detections] = {}
         for name, detector in self.detectors.items():
             started = time.perf_counter()
-            found = detector.detect(frame.image, self.input_size(name, frame))
+            size = self.input_size(name, frame)
+            if isinstance(detector, ScheduledDetector):  # waits for its turn; may drop a frame too old by then
+                raw[name] = detector.detect(frame.image, size, frame_time=frame.timestamp)
+            else:
+                raw[name] = detector.detect(frame.image, size)
             if self.on_inference is not None:
                 self.on_inference(name, time.perf_counter() - started)
+        detections: dict[str, sv.Detections] = {}
+        for name, found in raw.items():
             if name in self.trackers:
                 tracked = with_label(found, *sorted(self.labels_tracked[name]))
                 tracked = self.trackers[name].update(tracked, timestamp=frame.timestamp)
@@ -159,13 +168,14 @@ class CameraPipeline:
 
     def step(self, frame: VideoFrame | None, health: CameraHealth, now: float) -> list[Event]:
         """One analysis step: a frame (or None when none came) through every rule."""
+        detections = self.detect(frame) if frame is not None else {}  # raises FrameDropped before any rule runs
         if frame is not None:
             self._frame_times.append(frame.timestamp)
         observation = Observation(
             camera_id=self.camera_id,
             timestamp=frame.timestamp if frame is not None else now,
             frame=frame,
-            detections=self.detect(frame) if frame is not None else {},
+            detections=detections,
             health=health,
         )
         self.last_observation = observation
@@ -219,6 +229,8 @@ class CameraRunner:
         self._thread = threading.Thread(target=self._run, name=f"analysis-{pipeline.camera_id}", daemon=True)
         self._decode_control = feed if isinstance(feed, DecodeControl) else None
         self.frames_analysed = 0
+        # frames a model's scheduler dropped as too old when their turn came (`scheduling.deadline_factor`)
+        self.frames_late_dropped = 0
 
     def start(self) -> None:
         self._thread.start()
@@ -267,6 +279,13 @@ class CameraRunner:
         now = self.clock.time()
         try:
             events = self.pipeline.step(frame, self.feed.health, now)
+        except FrameDropped as dropped:
+            # Not run (too old by its turn, or the camera is stopping): no rule saw it, the motion gate detects
+            # the next frame, and the next step takes the feed's newest frame.
+            self._steer_decoding(frame, keyframes=False)
+            if dropped.reason == "late":
+                self.frames_late_dropped += 1
+            return []
         except Exception:
             self._steer_decoding(frame, keyframes=False)  # a failed step: decode everything
             raise

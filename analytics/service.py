@@ -15,7 +15,8 @@ from analytics.incident_builder import IncidentBuilder
 from analytics.incident_sink import IncidentSink
 from analytics.line_counts import LineCounts
 from analytics.pipeline import CameraPipeline, CameraRunner
-from analytics.rules import build_rules
+from analytics.rules import analysis_fps, build_rules
+from analytics.scheduler import InferenceScheduler, QueueStats, ScheduledDetector
 from analytics.thumbnails import CameraThumbnails
 from analytics.video_check import VideoChecker
 from ingest.camera_stream import CameraStream
@@ -46,6 +47,7 @@ class FrameCounts:
     decoded: int
     dropped: int
     analysed: int
+    late_dropped: int = 0  # taken from the stream but dropped by a model's queue as too old (scheduling: queue)
 
 
 class AnalyticsService:
@@ -76,6 +78,13 @@ class AnalyticsService:
         self._cameras_lock = threading.Lock()  # start_camera / stop_camera against each other and the counters
         # Loading fails here, at startup, with a message that says how to install a missing model.
         self.detectors = detectors if detectors is not None else load_detectors(config.models, models_needed(config))
+        # `scheduling.mode: queue`: one inference worker per model, shared by the cameras (analytics/scheduler.py)
+        self.schedulers: dict[str, InferenceScheduler] = {}
+        if config.scheduling.mode == "queue":
+            self.schedulers = {
+                name: InferenceScheduler(detector, deadline_factor=config.scheduling.deadline_factor, now=clock.time)
+                for name, detector in self.detectors.items()
+            }
         self.sink = IncidentSink(
             IncidentBuilder(config),
             journal,
@@ -153,6 +162,8 @@ class AnalyticsService:
         if stream is None or runner is None:
             return False
         stream.stop()
+        for scheduler in self.schedulers.values():
+            scheduler.forget(camera_id)  # a frame of it still waiting for its turn ends now
         runner.stop()
         if self.clips is not None:
             self.clips.write_camera(camera_id)
@@ -165,7 +176,12 @@ class AnalyticsService:
 
     def _launch(self, camera_id: str) -> None:
         camera = self.config.cameras[camera_id]
-        pipeline = CameraPipeline(camera_id, camera, self.detectors, build_rules(camera))
+        rules = build_rules(camera)
+        detectors: dict[str, Detector] = dict(self.detectors)
+        if self.schedulers:
+            slot_s = 1.0 / analysis_fps(camera, rules)
+            detectors = {name: ScheduledDetector(s, camera_id, slot_s) for name, s in self.schedulers.items()}
+        pipeline = CameraPipeline(camera_id, camera, detectors, rules)
         if self.on_inference is not None:
             pipeline.on_inference = functools.partial(self.on_inference, camera_id)
         clips = self.config.clips
@@ -244,8 +260,14 @@ class AnalyticsService:
         for camera_id, stream, runner in running:
             health = stream.health
             analysed = runner.frames_analysed
-            counts[camera_id] = FrameCounts(health.frames_decoded, health.frames_dropped, analysed)
+            counts[camera_id] = FrameCounts(
+                health.frames_decoded, health.frames_dropped, analysed, runner.frames_late_dropped
+            )
         return counts
+
+    def queue_stats(self) -> dict[str, QueueStats]:
+        """Each model's inference queue (`scheduling.mode: queue`; empty with `lock`)."""
+        return {name: scheduler.stats() for name, scheduler in self.schedulers.items()}
 
     def stop(self) -> None:
         if self._unsubscribe is not None:
@@ -257,6 +279,8 @@ class AnalyticsService:
             streams, runners = list(self.streams.values()), list(self.runners.values())
         for stream in streams:
             stream.stop()
+        for scheduler in self.schedulers.values():
+            scheduler.stop()  # camera threads waiting for a turn end their step now (FrameDropped: stopped)
         for runner in runners:
             runner.stop()
         if self.clips is not None:

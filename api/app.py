@@ -157,6 +157,7 @@ def create_app(
                 frame_counts=lambda: running.frame_counts() if running is not None else {},
                 delivery_failures=delivery.failures,
                 websocket_clients=lambda: hub.client_count,
+                inference_queues=lambda: running.queue_stats() if running is not None else {},
             )
             # Replays (virtual test cameras) share the live cameras' models; others load on a replay's first use.
             replay_service = ReplayService(

@@ -9,7 +9,9 @@ Read from the store at scrape time, so every API replica reports the same number
 
 Counted in this process (so per replica; sum them in PromQL):
 - `xueliang_camera_frames_analysed_total` {camera}, `xueliang_inference_seconds` {camera, model} (a histogram; the
-  node that runs the cameras);
+  node that runs the cameras); `xueliang_camera_frames_late_dropped_total` {camera}: frames a model's queue dropped
+  as too old when their turn came; `xueliang_inference_queue_served_total`, `..._late_dropped_total`,
+  `xueliang_inference_queue_mean_wait_seconds`, `xueliang_inference_queue_pending` {model} (`scheduling: queue`);
 - `xueliang_delivery_failures_total` {endpoint}: failed delivery attempts (error answers, timeouts, refusals);
 - `xueliang_websocket_clients`: websocket clients connected now;
 - `xueliang_login_attempts_total` {outcome}: ok, failed, refused (locked out).
@@ -24,6 +26,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
+from analytics.scheduler import QueueStats
 from analytics.service import FrameCounts
 from api.delivery.admin import delivery_counts
 from api.delivery.outbox import DeliveryState
@@ -44,11 +47,13 @@ class _StoreCollector(Collector):
         frame_counts: Callable[[], Mapping[str, FrameCounts]],
         delivery_failures: Callable[[], Mapping[str, int]],
         websocket_clients: Callable[[], int],
+        inference_queues: Callable[[], Mapping[str, QueueStats]] | None = None,
     ) -> None:
         self._store = store
         self._frame_counts = frame_counts
         self._delivery_failures = delivery_failures
         self._websocket_clients = websocket_clients
+        self._inference_queues = inference_queues
 
     def describe(self) -> Iterable[Metric]:
         return []  # metrics are made at each scrape: nothing to check up front
@@ -82,9 +87,17 @@ class _StoreCollector(Collector):
         analysed = CounterMetricFamily(
             "xueliang_camera_frames_analysed", "Frames run through the rules per camera (this node).", labels=["camera"]
         )
+        late = CounterMetricFamily(
+            "xueliang_camera_frames_late_dropped",
+            "Frames a model's inference queue dropped as too old when their turn came, per camera (this node).",
+            labels=["camera"],
+        )
         for camera_id, counts in sorted(live.items()):
             analysed.add_metric([camera_id], counts.analysed)
-        yield analysed
+            late.add_metric([camera_id], counts.late_dropped)
+        yield from (analysed, late)
+        if self._inference_queues is not None:
+            yield from _queue_metrics(self._inference_queues())
 
         opened = CounterMetricFamily(
             "xueliang_incidents_opened", "Incidents opened per event category (tests left out).", labels=["category"]
@@ -122,6 +135,24 @@ class _StoreCollector(Collector):
         yield clients
 
 
+def _queue_metrics(queues: Mapping[str, QueueStats]) -> Iterable[Metric]:
+    served = CounterMetricFamily("xueliang_inference_queue_served", "Frames a model's queue ran.", labels=["model"])
+    late = CounterMetricFamily(
+        "xueliang_inference_queue_late_dropped", "Frames a model's queue dropped as too old.", labels=["model"]
+    )
+    wait = GaugeMetricFamily(
+        "xueliang_inference_queue_mean_wait_seconds", "Mean wait for a turn of the frames run.", labels=["model"]
+    )
+    pending = GaugeMetricFamily("xueliang_inference_queue_pending", "Cameras waiting for a turn now.", labels=["model"])
+    for model, stats in sorted(queues.items()):
+        served.add_metric([model], stats.served)
+        late.add_metric([model], stats.late_dropped)
+        if stats.mean_wait_s is not None:
+            wait.add_metric([model], stats.mean_wait_s)
+        pending.add_metric([model], stats.pending)
+    return (served, late, wait, pending)
+
+
 class ServiceMetrics:
     """The app's registry and the metrics its parts feed as things happen."""
 
@@ -151,5 +182,8 @@ class ServiceMetrics:
         frame_counts: Callable[[], Mapping[str, FrameCounts]],
         delivery_failures: Callable[[], Mapping[str, int]],
         websocket_clients: Callable[[], int],
+        inference_queues: Callable[[], Mapping[str, QueueStats]] | None = None,
     ) -> None:
-        self.registry.register(_StoreCollector(store, frame_counts, delivery_failures, websocket_clients))
+        self.registry.register(
+            _StoreCollector(store, frame_counts, delivery_failures, websocket_clients, inference_queues)
+        )

@@ -96,8 +96,11 @@ def fire_camera(url: str, fps: float, motion: bool = True) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def service_config(cameras: dict[str, dict[str, Any]], tmp: Path, port: int) -> ServiceConfig:
+def service_config(
+    cameras: dict[str, dict[str, Any]], tmp: Path, port: int, overrides: dict[str, Any] | None = None
+) -> ServiceConfig:
     raw = yaml.safe_load(DEMO_CONFIG.read_text(encoding="utf-8"))
+    raw.update(overrides or {})
     raw["cameras"] = cameras
     raw["store"] = {"url": f"sqlite:///{tmp / 'xueliang.db'}", "data_dir": str(tmp / "data")}
     raw["server"] = {"host": "127.0.0.1", "port": port, "websocket_queue": 10000}
@@ -228,6 +231,7 @@ class Snapshot:
     decoded: dict[str, int]
     dropped: dict[str, int]
     gated: dict[str, int]
+    late: dict[str, int]
     calls: dict[str, dict[str, int]]
     call_s: dict[str, dict[str, float]]
 
@@ -241,6 +245,7 @@ def snapshot(service: AnalyticsService, detectors: dict[str, TimedDetector]) -> 
         decoded={c: s.health.frames_decoded for c, s in service.streams.items()},
         dropped={c: s.health.frames_dropped for c, s in service.streams.items()},
         gated={c: r.pipeline.motion.frames_skipped for c, r in service.runners.items()},
+        late={c: r.frames_late_dropped for c, r in service.runners.items()},
         calls={m: dict(d.calls) for m, d in detectors.items()},
         call_s={m: dict(d.seconds) for m, d in detectors.items()},
     )
@@ -257,13 +262,14 @@ def run_cameras(
     measure_s: float,
     with_api: bool = True,
     marks: list[float] | None = None,
+    overrides: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run these cameras for warm-up + measurement; return what was measured in the measurement window. `marks`, if
     given, gets the window's start and end (time.monotonic()) for observers that measure beside it."""
     tmp.mkdir(parents=True, exist_ok=True)
     # `stream` (the clip a camera watches) is for the report, not the config
     config = service_config({c: {k: v for k, v in cam.items() if k != "stream"} for c, cam in cameras.items()},
-                            tmp, free_port())  # fmt: skip
+                            tmp, free_port(), overrides)  # fmt: skip
     store = Store(config.store.url.get_secret_value())
     store.migrate()
     broker = LocalBroker()
@@ -310,6 +316,7 @@ def run_cameras(
             "clip": camera["stream"], "target_fps": camera["analysis_fps"], "achieved_fps": analysed / span,
             "decoded_fps": (after.decoded[camera_id] - before.decoded[camera_id]) / span,
             "dropped": dropped, "dropped_share": dropped / max(1, analysed + dropped),
+            "late_dropped": after.late[camera_id] - before.late[camera_id],
             "motion_skipped": after.gated[camera_id] - before.gated[camera_id], "model_calls": calls,
         }  # fmt: skip
     model_calls = {m: sum(after.calls[m].values()) - sum(before.calls[m].values()) for m in detectors}
@@ -322,6 +329,7 @@ def run_cameras(
         "per_camera": per_camera,
         "min_fps_ratio": min(c["achieved_fps"] / c["target_fps"] for c in per_camera.values()),
         "dropped_total": sum(c["dropped"] for c in per_camera.values()),
+        "late_dropped_total": sum(c["late_dropped"] for c in per_camera.values()),
         "model_calls": model_calls,
         "model_frames_per_s": total_calls / span,
         "bound_model_frames_per_s": total_calls / bound_s if bound_s else None,

@@ -58,6 +58,7 @@ from models.config.rules import (
     VehicleDwellRuleConfig,
     Weekday,
 )
+from models.config.scheduling import SchedulingConfig
 from models.config.server import ServerConfig
 from models.config.service import ServiceConfig
 from models.config.store import ExportsConfig, ReplaysConfig, StoreConfig
@@ -108,6 +109,7 @@ __all__ = [
     "RulesConfig",
     "Sensitivity",
     "ServerConfig",
+    "SchedulingConfig",
     "ServiceConfig",
     "SeverityBand",
     "StaffMember",

@@ -19,6 +19,7 @@ from models.config.cluster import ClusterConfig
 from models.config.delivery import DeliveryConfig
 from models.config.detectors import ModelConfig
 from models.config.grid import GridConfig
+from models.config.scheduling import SchedulingConfig
 from models.config.server import ServerConfig
 from models.config.store import ExportsConfig, ReplaysConfig, StoreConfig
 from models.grid import GridTree
@@ -49,6 +50,10 @@ class ServiceConfig(Strict):
     audit: AuditConfig = Field(default_factory=AuditConfig, description="The audit log (who did what).")
     clips: ClipsConfig = Field(
         default_factory=ClipsConfig, description="Event clips: the video around each incident (models/config/clips.py)."
+    )
+    scheduling: SchedulingConfig = Field(
+        default_factory=SchedulingConfig,
+        description="How cameras sharing a model take turns on it (models/config/scheduling.py).",
     )
     cluster: ClusterConfig | None = Field(
         default=None,
