@@ -16,8 +16,9 @@ from analytics.rules.fire_smoke_rule import FireSmokeRule
 from ingest.demo.footage import FIRE_STILLS, fire_clip, pedestrian_clip
 from ingest.frames import VideoFrame
 from ingest.sampling import sampled_frames
-from models.config import CameraConfig, FireSmokeRuleConfig, ModelGateConfig
+from models.config import CameraConfig, ConfigError, FireSmokeRuleConfig, ModelGateConfig, parse_config
 from tests.analytics.helpers import detections, observe, online
+from tests.conftest import demo_raw_config
 
 FIRE_STILL = FIRE_STILLS / "07_img_104.jpg"  # CC BY fire still: a burning room, flames across the frame
 
@@ -105,3 +106,20 @@ def test_real_fire_model_onset_with_the_gate_within_a_second(real_detectors: dic
     on, _ = fire_onset(real_detectors, ModelGateConfig(idle_fps=0.5))
     assert off is not None and on is not None
     assert on - off <= 1.0, (off, on)
+
+
+@pytest.mark.parametrize(
+    ("gate", "expected"),
+    [
+        ({"idle_fps": 0}, "inference.fire_smoke.gate.idle_fps: Input should be greater than 0"),
+        ({"idle_fsp": 1}, "inference.fire_smoke.gate.idle_fsp: Extra inputs are not permitted"),
+        ({"hold_s": -1}, "inference.fire_smoke.gate.hold_s"),
+    ],
+)
+def test_a_wrong_gate_setting_names_the_field(gate: dict, expected: str) -> None:
+    raw = demo_raw_config()
+    camera_id = next(iter(raw["cameras"]))
+    raw["cameras"][camera_id]["inference"] = {"fire_smoke": {"gate": gate}}
+    with pytest.raises(ConfigError) as error:
+        parse_config(raw, environ={"XUELIANG_DEMO_RTSP": "rtsp://127.0.0.1:9"})
+    assert f"cameras.{camera_id}.{expected}" in str(error.value)
