@@ -20,6 +20,7 @@ import supervision as sv
 from analytics.detector import Detector, InputSize, choose_input, with_label
 from analytics.events import Event, Observation
 from analytics.incident_sink import IncidentSink
+from analytics.model_gate import ModelGate
 from analytics.motion import MotionGate
 from analytics.rules import Rule, analysis_fps, build_rules
 from analytics.rules.base import RuleState
@@ -95,6 +96,12 @@ class CameraPipeline:
         self.on_inference: Callable[[str, float], None] | None = None
         # Per model, the input this camera's frames go in at, by frame size (chosen at the first frame of a size).
         self._inputs: dict[tuple[str, int, int], InputSize | None] = {}
+        # Rate gates (`cameras.<id>.inference.<model>.gate`): a gated model runs at its idle rate until a cue.
+        self.gates: dict[str, ModelGate] = {
+            name: ModelGate(name, settings.gate, self.rules)
+            for name, settings in camera.inference.items()
+            if settings.gate is not None and name in self.detectors
+        }
 
     def detect(self, frame: VideoFrame) -> dict[str, sv.Detections]:
         if not self.detectors:
@@ -105,6 +112,8 @@ class CameraPipeline:
             self._last_detections = self._run_detectors(frame)
         except Exception:
             self.motion.reset()  # the gate took this frame as detected: make the next one detect
+            for gate in self.gates.values():
+                gate.reset()
             raise
         return self._last_detections
 
@@ -127,16 +136,25 @@ class CameraPipeline:
         # Every model first, then the trackers: a frame a model's scheduler drops (FrameDropped) leaves no
         # tracker fed with half of it.
         raw: dict[str, sv.Detections] = {}
+        reused: dict[str, sv.Detections] = {}  # throttled by the model's gate: its last detections, already tracked
         for name, detector in self.detectors.items():
+            gate = self.gates.get(name)
+            previous = self._last_detections.get(name) if self._last_detections is not None else None
+            if gate is not None and not gate.decide(frame.image, frame.timestamp).run and previous is not None:
+                reused[name] = previous  # as motion gating does (tracked models included)
+                continue
             started = time.perf_counter()
             size = self.input_size(name, frame)
             if isinstance(detector, ScheduledDetector):  # waits for its turn; may drop a frame too old by then
-                raw[name] = detector.detect(frame.image, size, frame_time=frame.timestamp)
+                found = detector.detect(frame.image, size, frame_time=frame.timestamp)
             else:
-                raw[name] = detector.detect(frame.image, size)
+                found = detector.detect(frame.image, size)
+            if gate is not None:
+                gate.ran(found, frame.timestamp)
+            raw[name] = found
             if self.on_inference is not None:
                 self.on_inference(name, time.perf_counter() - started)
-        detections: dict[str, sv.Detections] = {}
+        detections: dict[str, sv.Detections] = dict(reused)
         for name, found in raw.items():
             if name in self.trackers:
                 tracked = with_label(found, *sorted(self.labels_tracked[name]))

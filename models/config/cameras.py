@@ -110,6 +110,47 @@ class TrackingConfig(Strict):
         "far between frames (bench/tracking/RESULTS.md). null: the camera's `analysis_fps`.",
     )
 
+class ModelGateConfig(Strict):
+    """Run a model (the fire model) at a lower rate until a cue says fire could be there (analytics/model_gate.py)."""
+
+    idle_fps: float = Field(
+        default=1.0,
+        gt=0,
+        le=30,
+        description="Runs per second of the model while no cue asks for more; in between its last detections are "
+        "reused. Fire or smoke that no cue catches is seen at most 1/idle_fps seconds later (bench/speed/RESULTS.md "
+        "section 13).",
+    )
+    hold_s: float = Field(
+        default=3.0,
+        gt=0,
+        description="After a cue, the model runs on every analysed frame for this many seconds (a hit then makes its "
+        "rule pending, which keeps full rate by itself).",
+    )
+    low_confidence: float = Field(
+        default=0.25,
+        gt=0,
+        lt=1,
+        description="Cue: the model's last run found one of its rules' labels at least this confident (below the "
+        "rule's min_confidence too).",
+    )
+    min_area: float = Field(
+        default=0.003,
+        ge=0,
+        lt=1,
+        description="Cue: at least this fraction of the small copy is fire-coloured (bright red, orange or yellow) "
+        "and changed since the model's last run.",
+    )
+    frame_height: int = Field(
+        default=96, ge=16, le=1080, description="Height (pixels) of the small copy the colour cue is computed on."
+    )
+    change_threshold: int = Field(
+        default=20, ge=1, le=255, description="A pixel changed when its gray level moved by at least this much."
+    )
+    min_value: int = Field(default=170, ge=0, le=255, description="Least HSV value (brightness) of a fire colour.")
+    min_saturation: int = Field(default=80, ge=0, le=255, description="Least HSV saturation of a fire colour.")
+
+
 class ModelInputConfig(Strict):
     image_size: int | Literal["auto"] = Field(
         default="auto",
@@ -128,6 +169,12 @@ class ModelInputConfig(Strict):
         description="Cut the frame into overlapping tiles of this many pixels (supervision's InferenceSlicer), each "
         "letterboxed to `image_size` (`auto`: the tile's own size), boxes merged across tile borders. Off by "
         "default: measured, enlarging the whole frame found as many people for less time.",
+    )
+
+    gate: ModelGateConfig | None = Field(
+        default=None,
+        description="Rate gate (analytics/model_gate.py): run this model at `idle_fps` until a cue (fire colours "
+        "that changed, a low-confidence hit, a pending or open rule) asks for every analysed frame. Off when omitted.",
     )
 
     @field_validator("image_size", mode="before")
