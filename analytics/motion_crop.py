@@ -132,6 +132,7 @@ class CropPlanner:
         self._shape: tuple[int, ...] | None = None
         self.frames_full = 0
         self.frames_cropped = 0
+        self.last_region: Region | None = None  # the last plan's crop (None: the whole frame)
 
     def plan(self, mask: np.ndarray | None, reason: str, image: np.ndarray, timestamp: float,
              previous: list[sv.Detections] | None) -> Region | None:  # fmt: skip
@@ -150,6 +151,7 @@ class CropPlanner:
                 region = take_in_cut_boxes(with_margin(box, self.config.crop_margin, width, height), previous)
                 if region.area_fraction(width, height) > self.config.crop_max_area:
                     region = None
+        self.last_region = region
         if region is None:
             self._full_time, self._shape = timestamp, image.shape
             self.frames_full += 1
