@@ -104,3 +104,42 @@ def test_the_people_model_finds_a_walker_in_a_crop_where_it_finds_him_in_the_fra
     assert checked >= 3
 
 
+
+
+def test_after_a_crop_a_change_outside_it_still_counts_against_the_old_picture():
+    """Only the crop's part of the gate's reference is renewed: what changed outside is detected at the next frame."""
+    from analytics.motion import MotionGate
+
+    gate = MotionGate(MotionConfig(crop=True, max_interval_s=60))
+    image = np.full((576, 768, 3), 128, np.uint8)
+    gate.decide(image, 0.0)
+    moved = image.copy()
+    moved[100:200, 100:200] = 0  # the walker, cropped
+    moved[400:440, 600:640] = 60  # a change elsewhere, outside the crop
+    assert gate.decide(moved, 0.5).reason == "motion"
+    gate.renew_reference_within(50, 50, 250, 250, 768, 576)
+    after = gate.decide(moved, 1.0)
+    assert after.reason == "motion"  # the change outside is still against the old picture
+    assert gate.last_mask is not None and gate.last_mask[:72].max() == 0  # the crop's part is up to date
+
+
+def test_a_camera_with_crop_on_counts_the_walkers_as_the_whole_frame_does(real_detectors):
+    from analytics.pipeline import CameraPipeline
+    from ingest.frames import VideoFrame
+    from models.config import CameraConfig
+
+    def camera(motion: dict) -> CameraConfig:
+        return CameraConfig.model_validate(
+            {"name": "c", "url": "file:///dev/null", "grid_cell": "1", "analysis_fps": 5,
+             "rules": {"crowd": {"min_people": 1000}}, "motion": motion}
+        )  # fmt: skip
+
+    whole = CameraPipeline("c", camera({"enabled": False}), real_detectors)
+    cropped = CameraPipeline("c", camera({"crop": True}), real_detectors)
+    differences = []
+    for i, (t, image) in enumerate(sampled_frames(pedestrian_clip(), fps=5, limit=10)):
+        frame = VideoFrame(camera_id="c", frame_id=i, timestamp=t, pts=t, image=image)
+        count = [int(np.count_nonzero(p.detect(frame)["people"].data[LABEL_KEY] == "person")) for p in (whole, cropped)]
+        differences.append(count[1] - count[0])
+    assert cropped.crop.frames_cropped >= 5  # walkers in part of the view: most frames are cropped
+    assert max(abs(d) for d in differences) <= 1 and abs(sum(differences)) <= 3
