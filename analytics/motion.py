@@ -44,6 +44,9 @@ class MotionGate:
         self.frames_detected = 0
         self.frames_skipped = 0
         self.last_decision: MotionDecision | None = None
+        # the changed pixels (small copy, 255 = changed) of the last "motion" decision, for analytics.motion_crop
+        self.last_mask: np.ndarray | None = None
+        self._previous_reference: np.ndarray | None = None
 
     def small_gray(self, image: np.ndarray) -> np.ndarray:
         """The blurred grayscale copy compared for motion: resize first, so the colour conversion is on few pixels."""
@@ -59,6 +62,7 @@ class MotionGate:
             return 1.0
         delta = cv2.absdiff(gray, self._reference)
         _, mask = cv2.threshold(delta, self.config.threshold - 1, 255, cv2.THRESH_BINARY)
+        self.last_mask = mask
         return cv2.countNonZero(mask) / float(mask.size)
 
     def decide(self, image: np.ndarray, timestamp: float) -> MotionDecision:
@@ -67,6 +71,7 @@ class MotionGate:
             self.frames_detected += 1
             return MotionDecision(True, 1.0, "disabled")
         gray = self.small_gray(image)
+        self.last_mask = None
         if self._reference is None or self._reference_shape != image.shape:
             decision = MotionDecision(True, 1.0, "first")
         else:
@@ -78,6 +83,7 @@ class MotionGate:
             else:
                 decision = MotionDecision(False, changed, "still")
         if decision.detect:
+            self._previous_reference = self._reference
             self._reference, self._reference_shape, self._reference_time = gray, image.shape, timestamp
             self.frames_detected += 1
         else:
@@ -89,6 +95,20 @@ class MotionGate:
     def scene_still(self) -> bool:
         """The last frame matched the reference (skipped as still, or detected only because the interval was due)."""
         return self.last_decision is not None and self.last_decision.reason in ("still", "interval")
+
+    def renew_reference_within(self, x0: int, y0: int, x1: int, y1: int, frame_w: int, frame_h: int) -> None:
+        """After a crop detection (analytics.motion_crop): only the crop's part (full-frame pixels) of the reference
+        is this frame's; outside it stays the picture the kept detections were found on."""
+        if self._previous_reference is None or self._reference is None:
+            return
+        if self._previous_reference.shape != self._reference.shape:
+            return
+        height, width = self._reference.shape[:2]
+        sx, sy = width / frame_w, height / frame_h
+        renewed = self._previous_reference.copy()
+        ys, xs = slice(int(y0 * sy), int(np.ceil(y1 * sy))), slice(int(x0 * sx), int(np.ceil(x1 * sx)))
+        renewed[ys, xs] = self._reference[ys, xs]
+        self._reference = renewed
 
     def reset(self) -> None:
         """Forget the reference: the next frame is detected."""

@@ -22,6 +22,7 @@ from analytics.events import Event, Observation
 from analytics.incident_sink import IncidentSink
 from analytics.model_gate import ModelGate
 from analytics.motion import MotionGate
+from analytics.motion_crop import CropPlanner, Region, detect_in
 from analytics.rules import Rule, analysis_fps, build_rules
 from analytics.rules.base import RuleState
 from analytics.scheduler import FrameDropped, ScheduledDetector
@@ -92,6 +93,10 @@ class CameraPipeline:
         # Motion gating: while the picture matches the one the last detections came from, they are reused.
         self.motion = MotionGate(camera.motion)
         self._last_detections: dict[str, sv.Detections] | None = None
+        # Detecting where it moves (analytics/motion_crop.py, `motion.crop`): each model's last detections before
+        # tracking, merged with a crop's.
+        self.crop = CropPlanner(camera.motion)
+        self._last_found: dict[str, sv.Detections] = {}
         # Told how long each model took on each frame, in seconds (the service's metrics).
         self.on_inference: Callable[[str, float], None] | None = None
         # Per model, the input this camera's frames go in at, by frame size (chosen at the first frame of a size).
@@ -106,15 +111,22 @@ class CameraPipeline:
     def detect(self, frame: VideoFrame) -> dict[str, sv.Detections]:
         if not self.detectors:
             return {}
-        if not self.motion.decide(frame.image, frame.timestamp).detect and self._last_detections is not None:
+        decision = self.motion.decide(frame.image, frame.timestamp)
+        if not decision.detect and self._last_detections is not None:
             return self._last_detections
+        previous = list(self._last_found.values()) if self._last_detections is not None else None
+        region = self.crop.plan(self.motion.last_mask, decision.reason, frame.image, frame.timestamp, previous)
         try:
-            self._last_detections = self._run_detectors(frame)
+            self._last_detections = self._run_detectors(frame, region)
         except Exception:
             self.motion.reset()  # the gate took this frame as detected: make the next one detect
             for gate in self.gates.values():
                 gate.reset()
+            self.crop.reset()
             raise
+        if region is not None:
+            height, width = frame.image.shape[:2]
+            self.motion.renew_reference_within(region.x0, region.y0, region.x1, region.y1, width, height)
         return self._last_detections
 
     @property
@@ -132,7 +144,8 @@ class CameraPipeline:
             and all(rule.state is RuleState.IDLE for rule in self.rules)
         )
 
-    def _run_detectors(self, frame: VideoFrame) -> dict[str, sv.Detections]:
+    def _run_detectors(self, frame: VideoFrame, region: Region | None = None) -> dict[str, sv.Detections]:
+        """Each model on the frame (or on the motion region `region`, merged with what lies outside it)."""
         # Every model first, then the trackers: a frame a model's scheduler drops (FrameDropped) leaves no
         # tracker fed with half of it.
         raw: dict[str, sv.Detections] = {}
@@ -145,10 +158,13 @@ class CameraPipeline:
                 continue
             started = time.perf_counter()
             size = self.input_size(name, frame)
-            if isinstance(detector, ScheduledDetector):  # waits for its turn; may drop a frame too old by then
+            if region is not None:
+                found = detect_in(detector, frame.image, region, size, self._last_found.get(name))
+            elif isinstance(detector, ScheduledDetector):  # waits for its turn; may drop a frame too old by then
                 found = detector.detect(frame.image, size, frame_time=frame.timestamp)
             else:
                 found = detector.detect(frame.image, size)
+            self._last_found[name] = found
             if gate is not None:
                 gate.ran(found, frame.timestamp)
             raw[name] = found

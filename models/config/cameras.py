@@ -73,6 +73,20 @@ class MotionConfig(Strict):
         "plus the rule's persistence as usual; streams whose keyframes are more than 4 s apart are decoded in "
         "full. Needs `enabled`. Replays always decode every frame.",
     )
+    crop: bool = Field(
+        default=False,
+        description="Detect where it moves: when the changed pixels cover at most `crop_max_area` of the frame, the "
+        "models run on a crop around them (at the camera's own scale) and the detections outside it are reused; "
+        "the whole frame is still detected at least every `max_interval_s`. Needs `enabled`. Off by default: see "
+        "bench/speed/RESULTS.md section 11.",
+    )
+    crop_max_area: float = Field(
+        default=0.5, gt=0, le=1, description="Largest crop (fraction of the frame area); a larger one detects the frame."
+    )
+    crop_margin: float = Field(
+        default=0.15, ge=0, le=1, description="Margin added around the changed pixels' box, a fraction of its side "
+        "(at least 32 px).",
+    )
 
 
 class TrackingConfig(Strict):
