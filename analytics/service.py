@@ -161,6 +161,7 @@ class AnalyticsService:
             self.clips.write_camera(camera_id)
         with self._cameras_lock:
             self.rings.pop(camera_id, None)
+            self.sink.main_rings.pop(camera_id, None)
         self.video_checks.forget(camera_id)
         self.sink.release_camera(camera_id)
         log.info("camera %s stopped", camera_id)
@@ -193,6 +194,7 @@ class AnalyticsService:
                 camera_id, camera.record_url.get_secret_value(), ring, stream=camera.stream,
                 on_change=stream.republish_health,
             )  # fmt: skip
+            self.sink.main_rings[camera_id] = ring  # snapshots at main resolution (analytics/main_snapshot.py)
         runner = CameraRunner(
             pipeline, stream, self.sink, clock=self.clock, on_frame=self.thumbnails.offer,
             on_step=self.video_checks.observe,

@@ -13,8 +13,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import av
+import cv2
+import numpy as np
 import pytest
+import supervision as sv
 
+from analytics.events import Evidence
+from analytics.evidence import RuleGeometry, render_snapshot
+from analytics.main_snapshot import legible
 from ingest.camera_stream import CameraStream
 from ingest.health import CameraState
 from ingest.packet_ring import PacketRing, write_mp4
@@ -140,3 +146,34 @@ def test_a_dead_main_stream_is_reported_and_analysis_goes_on(
         camera.record.stop()
     text = caplog.text + " ".join(str(h) for h in reported)
     assert PASSWORD not in text and USER not in text
+
+
+def test_the_snapshot_is_drawn_on_the_main_streams_frame_with_boxes_scaled(
+    servers: tuple[LocalRtspServer, LocalRtspServer],
+) -> None:
+    sub_server, main_server = servers
+    ring = PacketRing(max_seconds=20, max_bytes=64 * 2**20)
+    camera = _camera(sub_server.url("sub"), main_server.url("main"), ring)
+    camera.start()
+    assert camera.record is not None
+    camera.record.start()
+    try:
+        _wait(lambda: ring.held_seconds >= 1.0, 20, "1 s of the main stream in the ring")
+        frame = None
+        while frame is None:
+            frame = camera.next_frame(timeout=1.0)
+    finally:
+        camera.stop()
+        camera.record.stop()
+    box = np.array([[100.0, 50.0, 200.0, 250.0]])  # in the sub-stream's pixels (640x360)
+    evidence = Evidence(frame=frame, detections=sv.Detections(xyxy=box, confidence=np.array([0.9])))
+    geometry = RuleGeometry(zones=(np.array([[10.0, 10.0], [300.0, 10.0], [300.0, 200.0]]),))
+    main_evidence, main_geometry = legible(ring, evidence, geometry)
+    assert (main_evidence.frame.width, main_evidence.frame.height) == (1280, 720)
+    assert main_evidence.detections.xyxy.tolist() == [[200.0, 100.0, 400.0, 500.0]]
+    assert main_geometry is not None and main_geometry.zones[0][1].tolist() == [600.0, 20.0]
+    jpeg = cv2.imdecode(np.frombuffer(render_snapshot(main_evidence, geometry=main_geometry), np.uint8), 1)
+    assert jpeg.shape[:2] == (720, 1280)
+    # the same field of view: the main frame scaled down looks like the sub frame (not some other picture)
+    small = cv2.resize(main_evidence.frame.image, (640, 360), interpolation=cv2.INTER_AREA).astype(float)
+    assert np.abs(small - frame.image.astype(float)).mean() < 40
