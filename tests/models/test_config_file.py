@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from api.cli import DEMO_CONFIG
+from api.cli import DEMO_CONFIG, config_secrets
 from models.config import ConfigError, load_config, parse_config
 from models.yaml_file import MAX_FILE_BYTES
 
@@ -201,6 +201,8 @@ def test_record_url_is_optional_and_kept_secret():
     camera = parse_config(raw, environ=ENV).cameras[CAM]
     assert camera.record_url is not None and camera.record_url.get_secret_value().endswith("/main")
     assert "s3cret" not in repr(camera) and "s3cret" not in camera.model_dump_json()
+    raw["cameras"][CAM]["record_url"] = "rtsp://rec:only-in-record-url@10.0.0.7:554/main"
+    assert "only-in-record-url" in config_secrets(parse_config(raw, environ=ENV))  # scrubbed from the logs
 
 
 @pytest.mark.parametrize("url", ["rtsp://admin:s3cret@10.0.0.7:554/live", "rtsp://10.0.0.7/live", "clip.mp4",
