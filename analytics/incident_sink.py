@@ -69,6 +69,8 @@ class IncidentSink:
         # Cameras analysed on a sub-stream with their main stream in this ring (`record_url`): snapshots are drawn on
         # the main stream's frame nearest the event (analytics/main_snapshot.py). Filled by the service.
         self.main_rings: dict[str, PacketRing] = {}
+        self.main_snapshots = main_snapshot.MainSnapshots()
+        self._snapshot_lock = threading.Lock()  # a snapshot file and `_snapshot_of` change together
         # One case per situation (analytics/case_merge.py): a camera's opening that joined another camera's incident
         # is a sighting of it, kept here while this camera sees the situation.
         self._sightings: dict[tuple[str, str], Sighting] = {}
@@ -294,13 +296,16 @@ class IncidentSink:
             return incident  # the rule's best frame has not changed since it was drawn
         path = self.snapshot_dir / incident.opened_at.strftime("%Y%m%d") / f"{incident.id}.jpg"
         try:
-            evidence = event.evidence
-            geometry: RuleGeometry | None = self.rule_geometry(event.camera_id, event.rule)
+            evidence, geometry = event.evidence, self.rule_geometry(event.camera_id, event.rule)
+            with self._snapshot_lock:
+                save_snapshot(path, render_snapshot(evidence, geometry=geometry))
+                self._snapshot_of[incident.id] = evidence
             ring = self.main_rings.get(event.camera_id)
-            if ring is not None:
-                evidence, geometry = main_snapshot.legible(ring, evidence, geometry)
-            save_snapshot(path, render_snapshot(evidence, geometry=geometry))
-            self._snapshot_of[incident.id] = event.evidence
+            if ring is not None:  # redrawn at main resolution in place, off this (the analysis) thread
+                self.main_snapshots.submit(
+                    path, ring, evidence, geometry, self._snapshot_lock,
+                    still_current=lambda: self._snapshot_of.get(incident.id) is evidence,
+                )  # fmt: skip
         except OSError:
             log.exception("could not write the snapshot of incident %s; the incident is kept without it", incident.id)
             return incident

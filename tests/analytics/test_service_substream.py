@@ -66,6 +66,10 @@ def test_analysis_on_the_sub_stream_evidence_from_the_main_stream(
     with av.open(incident.clip_path) as clip:
         assert (clip.streams.video[0].width, clip.streams.video[0].height) == (1280, 720)
     assert incident.snapshot_path is not None
-    snapshot = cv2.imread(incident.snapshot_path)
-    assert snapshot.shape[:2] == (720, 1280)
+    # drawn at once on the analysed frame, then redrawn in place from the main stream off the analysis thread
+    size = wait_for_result(
+        lambda: (image := cv2.imread(incident.snapshot_path)) is not None and image.shape[1] == 1280 and image.shape,
+        10, "the snapshot at main resolution", 0.2,
+    )  # fmt: skip
+    assert size[:2] == (720, 1280)
     assert PASSWORD not in caplog.text and USER not in caplog.text
