@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from analytics import main_snapshot
 from analytics.case_merge import CLOSED_CASES, case_to_join
 from analytics.clips import ClipRecorder, ClipRequest
 from analytics.events import Event, EventPhase, Evidence
@@ -27,6 +28,7 @@ from analytics.incident_builder import IncidentBuilder, event_time
 from analytics.line_counts import LineCounts
 from analytics.rules.base import LineCount, RuleState
 from ingest.health import CameraHealth, CameraState
+from ingest.packet_ring import PacketRing
 from models import lifecycle, sightings
 from models.incident import CameraStatusRecord, Incident
 from models.push import PushJournal
@@ -64,6 +66,11 @@ class IncidentSink:
         # The evidence each open incident's snapshot was drawn from: each rule keeps its best frame (highest count
         # or confidence) and sends it with every update; it is drawn again only when the rule found a better one.
         self._snapshot_of: dict[str, Evidence] = {}
+        # Cameras analysed on a sub-stream with their main stream in this ring (`record_url`): snapshots are drawn on
+        # the main stream's frame nearest the event (analytics/main_snapshot.py). Filled by the service.
+        self.main_rings: dict[str, PacketRing] = {}
+        self.main_snapshots = main_snapshot.MainSnapshots()
+        self._snapshot_lock = threading.Lock()  # a snapshot file and `_snapshot_of` change together
         # One case per situation (analytics/case_merge.py): a camera's opening that joined another camera's incident
         # is a sighting of it, kept here while this camera sees the situation.
         self._sightings: dict[tuple[str, str], Sighting] = {}
@@ -289,8 +296,16 @@ class IncidentSink:
             return incident  # the rule's best frame has not changed since it was drawn
         path = self.snapshot_dir / incident.opened_at.strftime("%Y%m%d") / f"{incident.id}.jpg"
         try:
-            save_snapshot(path, render_snapshot(event.evidence, geometry=self.rule_geometry(event.camera_id, event.rule)))
-            self._snapshot_of[incident.id] = event.evidence
+            evidence, geometry = event.evidence, self.rule_geometry(event.camera_id, event.rule)
+            with self._snapshot_lock:
+                save_snapshot(path, render_snapshot(evidence, geometry=geometry))
+                self._snapshot_of[incident.id] = evidence
+            ring = self.main_rings.get(event.camera_id)
+            if ring is not None:  # redrawn at main resolution in place, off this (the analysis) thread
+                self.main_snapshots.submit(
+                    path, ring, evidence, geometry, self._snapshot_lock,
+                    still_current=lambda: self._snapshot_of.get(incident.id) is evidence,
+                )  # fmt: skip
         except OSError:
             log.exception("could not write the snapshot of incident %s; the incident is kept without it", incident.id)
             return incident

@@ -22,6 +22,7 @@ from analytics.video_check import VideoChecker
 from ingest.camera_stream import CameraStream
 from ingest.health import CameraHealth, CameraState
 from ingest.packet_ring import PacketRing
+from ingest.record_stream import RecordStream
 from models import lifecycle
 from models.clock import SYSTEM_CLOCK, Clock
 from models.config import ServiceConfig
@@ -164,11 +165,14 @@ class AnalyticsService:
         stream.stop()
         for scheduler in self.schedulers.values():
             scheduler.forget(camera_id)  # a frame of it still waiting for its turn ends now
+        if stream.record is not None:
+            stream.record.stop()
         runner.stop()
         if self.clips is not None:
             self.clips.write_camera(camera_id)
         with self._cameras_lock:
             self.rings.pop(camera_id, None)
+            self.sink.main_rings.pop(camera_id, None)
         self.video_checks.forget(camera_id)
         self.sink.release_camera(camera_id)
         log.info("camera %s stopped", camera_id)
@@ -199,6 +203,14 @@ class AnalyticsService:
             clock=self.clock,
             packet_ring=ring,
         )
+        if ring is not None and camera.record_url is not None:
+            # analyse `url` (the sub-stream), clip from `record_url` (the main stream): ingest/record_stream.py
+            stream.packet_ring = None
+            stream.record = RecordStream(
+                camera_id, camera.record_url.get_secret_value(), ring, stream=camera.stream,
+                on_change=stream.republish_health,
+            )  # fmt: skip
+            self.sink.main_rings[camera_id] = ring  # snapshots at main resolution (analytics/main_snapshot.py)
         runner = CameraRunner(
             pipeline, stream, self.sink, clock=self.clock, on_frame=self.thumbnails.offer,
             on_step=self.video_checks.observe,
@@ -209,6 +221,8 @@ class AnalyticsService:
             self.streams[camera_id], self.runners[camera_id] = stream, runner
         runner.start()
         stream.start()
+        if stream.record is not None:
+            stream.record.start()
         log.info("camera %s (%s) started", camera_id, camera.name)
 
     def _is_open(self, incident_id: str) -> bool:
@@ -279,6 +293,8 @@ class AnalyticsService:
             streams, runners = list(self.streams.values()), list(self.runners.values())
         for stream in streams:
             stream.stop()
+            if stream.record is not None:
+                stream.record.stop()
         for scheduler in self.schedulers.values():
             scheduler.stop()  # camera threads waiting for a turn end their step now (FrameDropped: stopped)
         for runner in runners:

@@ -47,6 +47,7 @@ def config_secrets(config: ServiceConfig) -> list[str]:
 
     secrets = []
     urls = [c.url.get_secret_value() for c in config.cameras.values()] + [config.store.url.get_secret_value()]
+    urls += [c.record_url.get_secret_value() for c in config.cameras.values() if c.record_url is not None]
     if config.cluster is not None and config.cluster.broker_url is not None:
         urls.append(config.cluster.broker_url.get_secret_value())
     for url in urls:

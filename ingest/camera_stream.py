@@ -39,6 +39,7 @@ import backoff
 from ingest.frames import VideoFrame
 from ingest.health import CameraHealth, CameraState
 from ingest.packet_ring import PacketRing
+from ingest.record_stream import RecordStream
 from ingest.redact import redact_text, redact_url, url_secrets
 from ingest.sampling import FrameSampler
 from ingest.sources import (
@@ -147,6 +148,8 @@ class CameraStream:
     ) -> None:
         self.camera_id = camera_id
         self.packet_ring = packet_ring  # keeps the encoded stream for event clips (ingest/packet_ring.py)
+        # A main stream kept for clips instead (ingest/record_stream.py): its state joins this camera's health
+        self.record: RecordStream | None = None
         self.url = url
         self.analysis_fps = analysis_fps
         self.stream = stream if stream is not None else StreamConfig()
@@ -436,7 +439,22 @@ class CameraStream:
             reconnect_attempt=self._reconnect_attempt,
             frames_decoded=self._frames_decoded,
             frames_dropped=self._frames_dropped,
+            record_state=self.record.state if self.record is not None else None,
+            record_error=self.record.last_error if self.record is not None else None,
         )
+
+    def republish_health(self) -> None:
+        """Tell `on_health` the health now (the record stream changed state; this camera's own did not)."""
+        with self._notify_lock:
+            with self._lock:
+                if self._stopped:
+                    return
+                health = self._health_locked()
+            if self._on_health is not None:
+                try:
+                    self._on_health(health)
+                except Exception:
+                    logger.exception("camera %s: on_health callback failed", self.camera_id)
 
     def _transition(
         self,

@@ -24,3 +24,6 @@ class CameraHealth:
     reconnect_attempt: int = 0  # consecutive failed attempts; 0 once frames flow
     frames_decoded: int = 0
     frames_dropped: int = 0  # sampled frames replaced before analysis took them (newest-frame policy)
+    # With a `record_url` (ingest/record_stream.py): the main stream kept for clips; None without one
+    record_state: CameraState | None = None
+    record_error: str | None = None  # redacted like last_error

@@ -206,6 +206,12 @@ class CameraConfig(Strict):
         description="Stream URL (rtsp://user:pass@host/path, or a file path). A secret: never shown or logged. "
         "Use ${ENV_VAR} to take it from the environment."
     )
+    record_url: SecretStr | None = Field(
+        default=None,
+        description="The camera's main stream, for evidence (Frigate's `record` role). When set, `url` is the "
+        "stream analysed (the low-resolution sub-stream, 辅码流) and this one is only received and demuxed, never "
+        "decoded, into the event-clip ring: clips come at main resolution. A secret like `url`.",
+    )
     lat: float | None = Field(default=None, ge=-90, le=90, description="Latitude (WGS 84).")
     lon: float | None = Field(default=None, ge=-180, le=180, description="Longitude (WGS 84).")
     grid_cell: str | None = Field(
@@ -261,15 +267,17 @@ class CameraConfig(Strict):
         "not listed runs at `image_size: auto` (see there).",
     )
 
-    @field_validator("url")
+    @field_validator("url", "record_url")
     @classmethod
-    def verify_stream_url(cls, url: SecretStr) -> SecretStr:
+    def verify_stream_url(cls, url: SecretStr | None) -> SecretStr | None:
         """A network URL needs a host and a port in 1-65535 (urllib would only fail on it at the first connect);
         the message never repeats the URL (it carries credentials). Plain paths and file:// URLs are files."""
         from urllib.parse import urlsplit
 
         from ingest.sources import local_path
 
+        if url is None:  # record_url not given
+            return None
         value = url.get_secret_value()
         if not value.strip():
             raise ValueError("must not be empty")

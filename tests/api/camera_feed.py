@@ -55,6 +55,7 @@ def demo_config(tmp_path: Path, *, websocket_queue: int = 1000) -> ServiceConfig
     raw["cameras"][CAM_YUQUAN] = {
         "name": "玉泉路口",
         "url": "${XUELIANG_DEMO_RTSP}/yuquan",
+        "record_url": "${XUELIANG_DEMO_RTSP}/yuquan-main",  # a main stream for evidence: as secret as `url`
         "grid_cell": CELL_YUQUAN,
         "rules": {"crowd": {"min_people": 6}},
     }

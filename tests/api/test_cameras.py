@@ -25,8 +25,8 @@ from tests.api.camera_feed import (
     minutes,
 )
 
-# the password, the user name, and the stream paths that only the URL holds
-SECRETS = [RTSP_PASSWORD, "admin", "/pedestrians", "/fire", "/yuquan"]
+# the password, the user name, and the stream paths that only the URLs hold (url and record_url)
+SECRETS = [RTSP_PASSWORD, "admin", "/pedestrians", "/fire", "/yuquan", "/yuquan-main"]
 
 
 @pytest.mark.parametrize(
@@ -41,7 +41,9 @@ SECRETS = [RTSP_PASSWORD, "admin", "/pedestrians", "/fire", "/yuquan"]
         ],
     ],
 )
-@pytest.mark.parametrize("path", ["/cameras", f"/cameras/{CAM_WALKWAY}", f"/cameras/{CAM_FIRE_LANE}"])
+@pytest.mark.parametrize(
+    "path", ["/cameras", f"/cameras/{CAM_WALKWAY}", f"/cameras/{CAM_FIRE_LANE}", f"/cameras/{CAM_YUQUAN}"]
+)
 def test_cameras_never_show_the_stream_url_or_its_password(
     client: TestClient, feed: CameraFeed, path: str, reports: list[tuple[str, CameraState, str | None]]
 ) -> None:

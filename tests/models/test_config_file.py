@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from api.cli import DEMO_CONFIG
+from api.cli import DEMO_CONFIG, config_secrets
 from models.config import ConfigError, load_config, parse_config
 from models.yaml_file import MAX_FILE_BYTES
 
@@ -183,6 +183,26 @@ def test_malformed_camera_url_names_the_field_not_the_secret(url, expected):
         parse_config(raw, environ=ENV)
     assert f"cameras.{CAM}.url: " in str(error.value) and expected in str(error.value)
     assert "s3cret" not in str(error.value)
+
+
+def test_malformed_record_url_names_the_field_not_the_secret():
+    raw = yaml.safe_load(DEMO_TEXT)
+    raw["cameras"][CAM]["record_url"] = "rtsp://admin:s3cret@10.0.0.7:0/main"
+    with pytest.raises(ConfigError) as error:
+        parse_config(raw, environ=ENV)
+    assert f"cameras.{CAM}.record_url: " in str(error.value) and "the port must be" in str(error.value)
+    assert "s3cret" not in str(error.value)
+
+
+def test_record_url_is_optional_and_kept_secret():
+    raw = yaml.safe_load(DEMO_TEXT)
+    assert parse_config(raw, environ=ENV).cameras[CAM].record_url is None  # one stream, as before
+    raw["cameras"][CAM]["record_url"] = "rtsp://admin:s3cret@10.0.0.7:554/main"
+    camera = parse_config(raw, environ=ENV).cameras[CAM]
+    assert camera.record_url is not None and camera.record_url.get_secret_value().endswith("/main")
+    assert "s3cret" not in repr(camera) and "s3cret" not in camera.model_dump_json()
+    raw["cameras"][CAM]["record_url"] = "rtsp://rec:only-in-record-url@10.0.0.7:554/main"
+    assert "only-in-record-url" in config_secrets(parse_config(raw, environ=ENV))  # scrubbed from the logs
 
 
 @pytest.mark.parametrize("url", ["rtsp://admin:s3cret@10.0.0.7:554/live", "rtsp://10.0.0.7/live", "clip.mp4",
