@@ -114,8 +114,10 @@ class CameraPipeline:
         decision = self.motion.decide(frame.image, frame.timestamp)
         if not decision.detect and self._last_detections is not None:
             return self._last_detections
-        previous = list(self._last_found.values()) if self._last_detections is not None else None
-        region = self.crop.plan(self.motion.last_mask, decision.reason, frame.image, frame.timestamp, previous)
+        region = None
+        if self.camera.motion.crop:  # off by default: no planning (nor its list of previous detections) per frame
+            previous = list(self._last_found.values()) if self._last_detections is not None else None
+            region = self.crop.plan(self.motion.last_mask, decision.reason, frame.image, frame.timestamp, previous)
         try:
             self._last_detections = self._run_detectors(frame, region)
         except Exception:
