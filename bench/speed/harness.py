@@ -16,6 +16,8 @@ import subprocess
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -76,6 +78,16 @@ def stream_clips() -> dict[str, Path]:
         if (CLIPS / name).is_file():
             clips[name.removesuffix(".mp4").replace("_", "-")] = CLIPS / name
     return clips
+
+
+@contextmanager
+def clip_server() -> Iterator[LocalRtspServer]:
+    """The local RTSP server serving every clip of `stream_clips()` (by stream name), ready."""
+    with LocalRtspServer() as server:
+        for name, clip in stream_clips().items():
+            server.add_stream(name, clip)
+        server.wait_ready(timeout=30)
+        yield server
 
 
 def people_camera(url: str, fps: float, motion: bool = True) -> dict[str, Any]:

@@ -17,7 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from bench.speed.common import machine, table, write_results
-from bench.speed.harness import bound_ms, load_timed_detectors, people_camera, run_cameras, stream_clips
+from bench.speed.harness import (
+    bound_ms,
+    clip_server,
+    load_timed_detectors,
+    people_camera,
+    run_cameras,
+)
 from bench.speed.pipeline import HOLDS, camera_mix
 from ingest.rtsp_server import LocalRtspServer
 
@@ -42,10 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     detectors = load_timed_detectors()
     bounds = bound_ms(detectors)
     runs = []
-    with LocalRtspServer() as server, tempfile.TemporaryDirectory() as tmp:
-        for name, clip in stream_clips().items():
-            server.add_stream(name, clip)
-        server.wait_ready(timeout=30)
+    with clip_server() as server, tempfile.TemporaryDirectory() as tmp:
         for n in (int(x) for x in args.cameras.split(",")):
             cameras = mixed_cameras(server, n, args.fps)
             result = run_cameras(server, cameras, detectors, bounds, Path(tmp) / f"n{n}",

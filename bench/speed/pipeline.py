@@ -26,6 +26,7 @@ from typing import Any
 from bench.speed.common import machine, table, write_results
 from bench.speed.harness import (
     bound_ms,
+    clip_server,
     fire_camera,
     load_timed_detectors,
     people_camera,
@@ -55,10 +56,7 @@ def throughput(args: argparse.Namespace) -> dict[str, Any]:
     bounds = bound_ms(detectors)
     print("inference bound (ms/frame, median, this process, idle):", {k: round(v, 1) for k, v in bounds.items()})
     runs = []
-    with LocalRtspServer() as server, tempfile.TemporaryDirectory() as tmp:
-        for name, clip in stream_clips().items():
-            server.add_stream(name, clip)
-        server.wait_ready(timeout=30)
+    with clip_server() as server, tempfile.TemporaryDirectory() as tmp:
         for n in args.cameras:
             cameras = camera_mix(server, n, args.fps)
             result = run_cameras(server, cameras, detectors, bounds, Path(tmp) / f"n{n}",

@@ -23,9 +23,8 @@ from collections import defaultdict
 from pathlib import Path
 
 from bench.speed.common import machine, table, write_results
-from bench.speed.harness import bound_ms, load_timed_detectors, run_cameras, stream_clips
+from bench.speed.harness import bound_ms, clip_server, load_timed_detectors, run_cameras
 from bench.speed.pipeline import camera_mix
-from ingest.rtsp_server import LocalRtspServer
 
 TICK_S = 1 / os.sysconf("SC_CLK_TCK")
 CAMERA_NAME = re.compile(r"cam-\d+")
@@ -102,10 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     info = machine()
     detectors = load_timed_detectors()
     bounds = bound_ms(detectors)
-    with LocalRtspServer() as server, tempfile.TemporaryDirectory() as tmp, Sampler() as sampler:
-        for name, clip in stream_clips().items():
-            server.add_stream(name, clip)
-        server.wait_ready(timeout=30)
+    with clip_server() as server, tempfile.TemporaryDirectory() as tmp, Sampler() as sampler:
         cameras = camera_mix(server, args.cameras, args.fps)
         marks: list[float] = []
         result = run_cameras(server, cameras, detectors, bounds, Path(tmp) / "profile",

@@ -22,9 +22,14 @@ from typing import Any
 import numpy as np
 
 from bench.speed.common import machine, table, write_results
-from bench.speed.harness import bound_ms, load_timed_detectors, pedestrian_clip, run_cameras, stream_clips
+from bench.speed.harness import (
+    bound_ms,
+    clip_server,
+    load_timed_detectors,
+    pedestrian_clip,
+    run_cameras,
+)
 from bench.speed.pipeline import camera_mix
-from ingest.rtsp_server import LocalRtspServer
 from ingest.sampling import sampled_frames
 
 MODES: dict[str, dict[str, Any]] = {
@@ -69,10 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     batch = batching(detectors)
     print("bound ms:", {k: round(v, 1) for k, v in bounds.items()}, "batching:", batch, flush=True)
     runs = []
-    with LocalRtspServer() as server, tempfile.TemporaryDirectory() as tmp:
-        for name, clip in stream_clips().items():
-            server.add_stream(name, clip)
-        server.wait_ready(timeout=30)
+    with clip_server() as server, tempfile.TemporaryDirectory() as tmp:
         for n in [int(x) for x in args.cameras.split(",")]:
             for mode in args.modes.split(","):
                 cameras = camera_mix(server, n, args.fps)
